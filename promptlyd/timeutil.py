@@ -1,0 +1,25 @@
+"""Instants as the API writes them: RFC 3339 UTC with milliseconds and ``Z``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime) -> str:
+    """``2019-12-27T18:11:19.117Z`` — always UTC, always milliseconds."""
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime: every instant must carry a zone")
+    dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def parse_iso(text: str) -> datetime:
+    """Parse an RFC 3339 instant (``Z`` or offset); naive text is refused."""
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if dt.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset")
+    return dt.astimezone(UTC)
