@@ -1,0 +1,1 @@
+"""The HTTP API served on the Unix socket (Starlette app + uvicorn server)."""

@@ -1,0 +1,73 @@
+"""Small request/response helpers shared by the route modules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from promptlyd.api.context import AppContext
+from promptlyd.errors import NotFound, ValidationError
+from promptlyd.shapes import common as c
+
+MAX_BODY = 5_000_000
+MAX_LIMIT = 10_000
+DEFAULT_LIMIT = 100
+
+
+class JSON(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def ctx_of(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+async def json_body(request: Request, *, optional: bool = False) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ValidationError(f"request body is {len(raw)} bytes; the limit is {MAX_BODY}")
+    if not raw.strip():
+        if optional:
+            return {}
+        raise ValidationError("request body must be a JSON object")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"request body is not valid JSON: {exc}") from None
+
+
+def query_limit(request: Request) -> int:
+    text = request.query_params.get("limit")
+    if text is None:
+        return DEFAULT_LIMIT
+    try:
+        value = int(text)
+    except ValueError:
+        raise c.fail("limit", f"limit must be a whole number, got {text!r}") from None
+    if not 1 <= value <= MAX_LIMIT:
+        raise c.fail("limit", f"limit must be between 1 and {MAX_LIMIT}, got {value}")
+    return value
+
+
+def check_org_query(request: Request) -> None:
+    """``organizationId`` is accepted (any UUID maps to the one local organization)."""
+    org = request.query_params.get("organizationId")
+    if org is not None:
+        c.uuid_str(org, "organizationId")
+
+
+def path_id(request: Request, name: str, what: str) -> str:
+    """A path id; anything that is not a UUID cannot exist, so it is a 404."""
+    value = str(request.path_params[name])
+    if not c.is_uuid(value):
+        raise NotFound(f"no {what} with id {value!r} (ids are UUIDs)", field=name)
+    return value.lower()
+
+
+def no_content() -> Response:
+    return Response(status_code=204)

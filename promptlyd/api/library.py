@@ -1,0 +1,143 @@
+"""/api/promptly/skills… and /api/promptly/sources… (CRUD, and the source test hook)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from promptlyd.api.http import JSON, check_org_query, ctx_of, json_body, no_content, path_id
+from promptlyd.errors import Conflict, NotFound
+from promptlyd.shapes import common as c
+from promptlyd.shapes import skills as skill_shape
+from promptlyd.shapes import sources as source_shape
+from promptlyd.store.db import Row, Store
+from promptlyd.timeutil import iso
+
+
+def _get(store: Store, table: str, item_id: str, what: str, field: str) -> Row:
+    row = store.get(table, item_id)
+    if row is None:
+        raise NotFound(f"no {what} with id {item_id!r}", field=field)
+    return row
+
+
+def _crud(
+    table: str,
+    what: str,
+    id_field: str,
+    parse: Callable[..., dict[str, Any]],
+    to_columns: Callable[[dict[str, Any]], dict[str, Any]],
+    to_api: Callable[..., dict[str, Any]],
+) -> list[Route]:
+    """The five CRUD routes of skills and sources, which differ only in their shapes."""
+    base = f"/api/promptly/{table}"
+
+    async def list_items(request: Request) -> Response:
+        ctx = ctx_of(request)
+        check_org_query(request)
+        rows = await ctx.store.read(lambda s: s.list_rows(table))
+        return JSON([to_api(r, organization_id=ctx.organization_id) for r in rows])
+
+    async def create(request: Request) -> Response:
+        ctx = ctx_of(request)
+        values = parse(await json_body(request), creating=True)
+        stamp = iso(ctx.clock.now())
+        row: Row = {"id": str(uuid.uuid4()), "created_at": stamp, "updated_at": stamp,
+                    **to_columns(values)}
+        if table == "skills":
+            row["version"] = 1
+
+        def tx(store: Store) -> Row:
+            taken = store.slugs(table)
+            if "slug" in values:
+                if values["slug"] in taken:
+                    raise Conflict(f"a {what} with slug {values['slug']!r} already exists",
+                                   field="slug")
+            else:
+                row["slug"] = c.unique_slug(c.slugify(row["name"]), taken)
+            store.insert(table, row)
+            return _get(store, table, row["id"], what, id_field)
+
+        created = await ctx.store.write(tx)
+        return JSON(to_api(created, organization_id=ctx.organization_id), status_code=201)
+
+    async def get(request: Request) -> Response:
+        ctx = ctx_of(request)
+        item_id = path_id(request, id_field, what)
+        row = await ctx.store.read(lambda s: _get(s, table, item_id, what, id_field))
+        return JSON(to_api(row, organization_id=ctx.organization_id))
+
+    async def update(request: Request) -> Response:
+        ctx = ctx_of(request)
+        item_id = path_id(request, id_field, what)
+        body = await json_body(request)
+
+        def tx(store: Store) -> Row:
+            row = _get(store, table, item_id, what, id_field)
+            if table == "sources":
+                values = parse(body, creating=False, current_type=row["type"])
+            else:
+                values = parse(body, creating=False)
+            changes = to_columns(values)
+            changes = {k: v for k, v in changes.items() if row.get(k) != v}
+            if changes:
+                if table == "skills":
+                    changes["version"] = row["version"] + 1
+                changes["updated_at"] = iso(ctx.clock.now())
+                store.update(table, item_id, changes)
+            return {**row, **changes}
+
+        row = await ctx.store.write(tx)
+        return JSON(to_api(row, organization_id=ctx.organization_id))
+
+    async def delete(request: Request) -> Response:
+        ctx = ctx_of(request)
+        item_id = path_id(request, id_field, what)
+
+        def tx(store: Store) -> None:
+            if not store.delete(table, item_id):
+                raise NotFound(f"no {what} with id {item_id!r}", field=id_field)
+
+        await ctx.store.write(tx)
+        return no_content()
+
+    return [
+        Route(base, list_items, methods=["GET"]),
+        Route(base, create, methods=["POST"]),
+        Route(f"{base}/{{{id_field}}}", get, methods=["GET"]),
+        Route(f"{base}/{{{id_field}}}", update, methods=["PATCH"]),
+        Route(f"{base}/{{{id_field}}}", delete, methods=["DELETE"]),
+    ]
+
+
+async def test_source(request: Request) -> Response:
+    """Connect, list tools, store them. A failure is ``success: false``, never a 500."""
+    ctx = ctx_of(request)
+    source_id = path_id(request, "sourceId", "source")
+    row = await ctx.store.read(lambda s: _get(s, "sources", source_id, "source", "sourceId"))
+    tester = ctx.source_tester
+    if tester is None:
+        return JSON({"success": False, "message": "source connections are not available in "
+                     "this daemon build", "tools": []})
+    result = await tester(row)
+    stamp = iso(ctx.clock.now())
+    changes: Row = {"is_active": bool(result.get("success")), "updated_at": stamp}
+    if result.get("success"):
+        changes["last_connected_at"] = stamp
+        changes["tools"] = result.get("tools", [])
+    await ctx.store.write(lambda s: s.update("sources", source_id, changes))
+    return JSON(result)
+
+
+routes = [
+    *_crud("skills", "skill", "skillId", skill_shape.parse_skill_input,
+           skill_shape.to_columns, skill_shape.skill_to_api),
+    *_crud("sources", "source", "sourceId", source_shape.parse_source_input,
+           source_shape.to_columns, source_shape.source_to_api),
+    Route("/api/promptly/sources/{sourceId}/test", test_source, methods=["POST"]),
+]

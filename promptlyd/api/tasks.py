@@ -1,0 +1,246 @@
+"""/api/promptly/tasks… : create, read, update, delete, attach/detach, run, runs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from promptlyd.api.context import AppContext
+from promptlyd.api.http import (
+    JSON,
+    check_org_query,
+    ctx_of,
+    json_body,
+    no_content,
+    path_id,
+    query_limit,
+)
+from promptlyd.errors import NotFound
+from promptlyd.shapes import common as c
+from promptlyd.shapes import tasks as shape
+from promptlyd.shapes.runs import run_to_api
+from promptlyd.shapes.skills import skill_to_api
+from promptlyd.shapes.sources import source_to_api
+from promptlyd.store.db import Row, Store
+from promptlyd.timeutil import iso
+
+KIND_WHAT = {"skills": "skill", "sources": "source"}
+
+
+def _expand(ctx: AppContext, store: Store, rows: list[Row]) -> list[dict[str, Any]]:
+    """Task rows → API objects with their skills and sources expanded, in attach order."""
+    if not rows:
+        return []
+    ids = [r["id"] for r in rows] if len(rows) < 500 else None
+    skill_links, source_links = store.task_links(ids)
+    skills = store.get_many("skills", {s for v in skill_links.values() for s in v})
+    sources = store.get_many("sources", {s for v in source_links.values() for s in v})
+    org = ctx.organization_id
+    skill_api = {k: skill_to_api(v, organization_id=org) for k, v in skills.items()}
+    source_api = {k: source_to_api(v, organization_id=org) for k, v in sources.items()}
+    return [
+        shape.task_to_api(
+            r, organization_id=org, user_id=ctx.user_id,
+            skills=[skill_api[s] for s in skill_links.get(r["id"], []) if s in skill_api],
+            sources=[source_api[s] for s in source_links.get(r["id"], []) if s in source_api],
+        )
+        for r in rows
+    ]
+
+
+def _require(store: Store, kind: str, ids: list[str], field: str) -> None:
+    found = store.get_many(kind, ids)
+    for item in ids:
+        if item not in found:
+            raise NotFound(f"no {KIND_WHAT[kind]} with id {item!r}", field=field)
+
+
+def _get_task(store: Store, task_id: str) -> Row:
+    row = store.get("tasks", task_id)
+    if row is None:
+        raise NotFound(f"no task with id {task_id!r}", field="taskId")
+    return row
+
+
+async def list_tasks(request: Request) -> Response:
+    ctx = ctx_of(request)
+    check_org_query(request)
+    limit = query_limit(request) if "limit" in request.query_params else None
+    tasks = await ctx.store.read(lambda s: _expand(ctx, s, s.list_tasks(limit)))
+    return JSON(tasks)
+
+
+async def create_task(request: Request) -> Response:
+    ctx = ctx_of(request)
+    inp = shape.parse_task_input(await json_body(request), creating=True,
+                                 check_model=ctx.check_model)
+    now = ctx.clock.now()
+    stamp = iso(now)
+    row: Row = {
+        "id": str(uuid.uuid4()),
+        "model": ctx.config.default_model,
+        "schedule": "daily",
+        "timezone": ctx.config.timezone,
+        "status": "active",
+        "anchor_at": stamp,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "last_run_at": None,
+        **shape.to_columns(inp.values),
+    }
+    shape.check_consistency(row)
+    row["next_run_at"] = shape.compute_next_run(row, now)
+    skill_ids, source_ids = inp.skill_ids or [], inp.source_ids or []
+
+    def tx(store: Store) -> dict[str, Any]:
+        _require(store, "skills", skill_ids, "skillIds")
+        _require(store, "sources", source_ids, "sourceIds")
+        store.insert("tasks", row)
+        store.set_links("skills", row["id"], skill_ids)
+        store.set_links("sources", row["id"], source_ids)
+        return _expand(ctx, store, [row])[0]
+
+    task = await ctx.store.write(tx)
+    ctx.task_changed(task["id"], task["nextRunAt"])
+    return JSON(task, status_code=201)
+
+
+async def get_task(request: Request) -> Response:
+    ctx = ctx_of(request)
+    task_id = path_id(request, "taskId", "task")
+    task = await ctx.store.read(lambda s: _expand(ctx, s, [_get_task(s, task_id)])[0])
+    return JSON(task)
+
+
+async def update_task(request: Request) -> Response:
+    ctx = ctx_of(request)
+    task_id = path_id(request, "taskId", "task")
+    inp = shape.parse_task_input(await json_body(request), creating=False,
+                                 check_model=ctx.check_model)
+    now = ctx.clock.now()
+
+    def tx(store: Store) -> dict[str, Any]:
+        row = _get_task(store, task_id)
+        changes = shape.to_columns(inp.values)
+        merged = {**row, **changes}
+        schedule_changed = any(
+            merged.get(shape.COLUMNS[f]) != row.get(shape.COLUMNS[f])
+            for f in shape.SCHEDULE_FIELDS
+        )
+        if schedule_changed:
+            merged["anchor_at"] = changes["anchor_at"] = iso(now)
+        shape.check_consistency(merged)
+        if schedule_changed or merged["status"] != row["status"]:
+            changes["next_run_at"] = merged["next_run_at"] = shape.compute_next_run(merged, now)
+        if inp.skill_ids is not None:
+            _require(store, "skills", inp.skill_ids, "skillIds")
+            store.set_links("skills", task_id, inp.skill_ids)
+        if inp.source_ids is not None:
+            _require(store, "sources", inp.source_ids, "sourceIds")
+            store.set_links("sources", task_id, inp.source_ids)
+        changes["updated_at"] = merged["updated_at"] = iso(now)
+        store.update("tasks", task_id, changes)
+        return _expand(ctx, store, [merged])[0]
+
+    task = await ctx.store.write(tx)
+    ctx.task_changed(task_id, task["nextRunAt"])
+    return JSON(task)
+
+
+async def delete_task(request: Request) -> Response:
+    ctx = ctx_of(request)
+    task_id = path_id(request, "taskId", "task")
+
+    def tx(store: Store) -> None:
+        if not store.delete("tasks", task_id):
+            raise NotFound(f"no task with id {task_id!r}", field="taskId")
+
+    await ctx.store.write(tx)
+    ctx.task_deleted(task_id)
+    return JSON({"success": True})
+
+
+def _link_routes(kind: str) -> tuple[Route, Route]:
+    what = KIND_WHAT[kind]
+    body_field = f"{what}Id"
+    path_field = f"{what}Id"
+
+    async def attach(request: Request) -> Response:
+        ctx = ctx_of(request)
+        task_id = path_id(request, "taskId", "task")
+        body = c.expect_object(await json_body(request))
+        c.reject_unknown(body, (body_field, "organizationId"), f"attaching a {what}")
+        if body_field not in body:
+            raise c.fail(body_field, f"{body_field} is required")
+        item_id = c.uuid_str(body[body_field], body_field)
+
+        def tx(store: Store) -> None:
+            _get_task(store, task_id)
+            _require(store, kind, [item_id], body_field)
+            if store.attach(kind, task_id, item_id):
+                store.update("tasks", task_id, {"updated_at": iso(ctx.clock.now())})
+
+        await ctx.store.write(tx)
+        return no_content()
+
+    async def detach(request: Request) -> Response:
+        ctx = ctx_of(request)
+        task_id = path_id(request, "taskId", "task")
+        item_id = path_id(request, path_field, what)
+
+        def tx(store: Store) -> None:
+            _get_task(store, task_id)
+            if not store.detach(kind, task_id, item_id):
+                raise NotFound(f"{what} {item_id!r} is not attached to task {task_id!r}",
+                               field=path_field)
+            store.update("tasks", task_id, {"updated_at": iso(ctx.clock.now())})
+
+        await ctx.store.write(tx)
+        return no_content()
+
+    return (
+        Route(f"/api/promptly/tasks/{{taskId}}/{kind}", attach, methods=["POST"]),
+        Route(f"/api/promptly/tasks/{{taskId}}/{kind}/{{{path_field}}}", detach,
+              methods=["DELETE"]),
+    )
+
+
+async def run_task(request: Request) -> Response:
+    ctx = ctx_of(request)
+    task_id = path_id(request, "taskId", "task")
+    await ctx.store.read(lambda s: _get_task(s, task_id))
+    if ctx.runner is None:
+        from promptlyd.errors import NotAvailable
+
+        raise NotAvailable("this daemon was started without a runner")
+    run = await ctx.runner.run_now(task_id)
+    return JSON(run_to_api(run), status_code=201)
+
+
+async def task_runs(request: Request) -> Response:
+    ctx = ctx_of(request)
+    task_id = path_id(request, "taskId", "task")
+    limit = query_limit(request)
+
+    def read(store: Store) -> list[dict[str, Any]]:
+        _get_task(store, task_id)
+        return [run_to_api(r) for r in store.list_runs(task_id=task_id, limit=limit)]
+
+    return JSON(await ctx.store.read(read))
+
+
+routes = [
+    Route("/api/promptly/tasks", list_tasks, methods=["GET"]),
+    Route("/api/promptly/tasks", create_task, methods=["POST"]),
+    Route("/api/promptly/tasks/{taskId}", get_task, methods=["GET"]),
+    Route("/api/promptly/tasks/{taskId}", update_task, methods=["PATCH"]),
+    Route("/api/promptly/tasks/{taskId}", delete_task, methods=["DELETE"]),
+    Route("/api/promptly/tasks/{taskId}/run", run_task, methods=["POST"]),
+    Route("/api/promptly/tasks/{taskId}/runs", task_runs, methods=["GET"]),
+    *_link_routes("skills"),
+    *_link_routes("sources"),
+]

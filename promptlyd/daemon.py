@@ -1,0 +1,158 @@
+"""``promptlyd``: the daemon's entry point and lifecycle.
+
+Start: config (exit 78 if invalid, nothing touched) → database lock (a second
+daemon exits 75) → store and migrations → runs left unfinished by a dead
+daemon become failed → socket → ready (sd_notify). SIGTERM/SIGINT: stop
+serving and exit 0. SIGHUP: reload the config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from promptlyd import __version__
+from promptlyd.config import Config, load_config
+from promptlyd.errors import AlreadyRunning, ConfigError, PromptlydError
+
+log = logging.getLogger("promptlyd")
+
+EX_CONFIG = 78
+EX_TEMPFAIL = 75
+INTERRUPTED = "interrupted: daemon stopped"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="promptlyd",
+        description="Run the promptly scheduler daemon in the foreground (logs to stderr).",
+    )
+    p.add_argument("--config", help="config file (default: $PROMPTLY_CONFIG or "
+                                     "$XDG_CONFIG_HOME/promptly/config.toml)")
+    p.add_argument("--socket", help="control socket path (default: $PROMPTLY_SOCKET, the "
+                                     "config's socket, or "
+                                     "$XDG_RUNTIME_DIR/promptly/promptlyd.sock)")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                   help="override the config's log_level")
+    p.add_argument("--version", action="version", version=f"promptlyd {__version__}")
+    return p
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S"
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "watchfiles"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(
+            args.config and os.path.expanduser(args.config), socket_override=args.socket
+        )
+    except ConfigError as exc:
+        print(f"promptlyd: {exc}", file=sys.stderr)
+        sys.exit(EX_CONFIG)
+    setup_logging(args.log_level or config.log_level)
+    os.umask(0o077)  # everything the daemon writes is private to its user
+    from promptlyd.lock import DatabaseLock
+
+    lock = DatabaseLock(config.database)
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        print(f"promptlyd: {exc}", file=sys.stderr)
+        sys.exit(EX_TEMPFAIL)
+    try:
+        code = asyncio.run(Daemon(config, config_arg=args.config,
+                                  socket_arg=args.socket).run())
+    except AlreadyRunning as exc:
+        print(f"promptlyd: {exc}", file=sys.stderr)
+        code = EX_TEMPFAIL
+    except PromptlydError as exc:
+        print(f"promptlyd: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        lock.release()
+    sys.exit(code)
+
+
+class Daemon:
+    def __init__(self, config: Config, *, config_arg: str | None = None,
+                 socket_arg: str | None = None) -> None:
+        self.config = config
+        self._config_arg = config_arg
+        self._socket_arg = socket_arg
+        self._stop = asyncio.Event()
+
+    async def run(self) -> int:
+        from promptlyd.api.app import create_app
+        from promptlyd.api.context import AppContext
+        from promptlyd.catalog import Catalog
+        from promptlyd.clock import SystemClock
+        from promptlyd.sdnotify import sd_notify
+        from promptlyd.server import ApiServer, bind_unix_socket
+        from promptlyd.store import AsyncStore
+        from promptlyd.timeutil import iso
+
+        config = self.config
+        clock = SystemClock()
+        store = AsyncStore(config.database)
+        await asyncio.get_running_loop().run_in_executor(None, store.open)
+        failed = await store.write(lambda s: s.fail_unfinished_runs(iso(clock.now()), INTERRUPTED))
+        if failed:
+            log.warning("marked %d run(s) left unfinished by a stopped daemon as failed", failed)
+        org = await store.read(lambda s: s.organization_id())
+        ctx = AppContext(config=config, store=store, clock=clock, catalog=Catalog.load(),
+                         organization_id=org, started_at=clock.now())
+        server = ApiServer(create_app(ctx), bind_unix_socket(config.socket))
+        await server.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_stop, sig)
+        loop.add_signal_handler(signal.SIGHUP, self._on_reload, ctx)
+        log.info("promptlyd %s ready on %s (database %s, pid %d)", __version__, config.socket,
+                 config.database, os.getpid())
+        sd_notify("READY=1\nSTATUS=serving", os.environ)
+        try:
+            await self._stop.wait()
+        finally:
+            sd_notify("STOPPING=1", os.environ)
+            await server.stop()
+            store.close()
+        log.info("stopped")
+        return 0
+
+    def _on_stop(self, sig: signal.Signals) -> None:
+        log.info("received %s: shutting down", sig.name)
+        self._stop.set()
+
+    def _on_reload(self, ctx: object) -> None:
+        try:
+            new = load_config(self._config_arg, socket_override=self._socket_arg)
+        except ConfigError as exc:
+            log.error("SIGHUP: config not reloaded: %s", exc)
+            return
+        from promptlyd.api.context import AppContext
+
+        assert isinstance(ctx, AppContext)
+        if new.database != self.config.database or new.socket != self.config.socket:
+            log.warning("SIGHUP: database and socket changes need a restart; kept the old ones")
+            new = new.with_(database=self.config.database, socket=self.config.socket)
+        self.config = ctx.config = new
+        log.info("SIGHUP: config reloaded from %s", new.path or "defaults")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Anthropic's Messages API through the ``anthropic`` SDK's ``AsyncAnthropic``.
+
+The system prompt goes in the ``system`` parameter, tools carry ``input_schema``,
+tool calls come back as ``tool_use`` blocks and go out again as ``tool_result``
+blocks in a user turn. The SDK is imported at first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from promptlyd.providers.base import (
+    NO_KEY,
+    AssistantMessage,
+    ErrorContext,
+    ModelError,
+    ModelRequest,
+    ModelResponse,
+    ToolCall,
+    UserMessage,
+    get_field,
+    parse_arguments,
+    usage_or_estimate,
+)
+
+if TYPE_CHECKING:
+    from anthropic import AsyncAnthropic
+
+    from promptlyd.config import ProviderConfig
+
+log = logging.getLogger(__name__)
+
+
+def to_anthropic_messages(request: ModelRequest) -> list[dict[str, Any]]:
+    """Neutral messages → Messages API ``messages`` (the system prompt travels apart)."""
+    out: list[dict[str, Any]] = []
+    for message in request.messages:
+        if isinstance(message, UserMessage):
+            out.append({"role": "user", "content": message.text})
+        elif isinstance(message, AssistantMessage):
+            if not message.tool_calls:
+                out.append({"role": "assistant", "content": message.text})
+                continue
+            blocks: list[dict[str, Any]] = []
+            if message.text:
+                blocks.append({"type": "text", "text": message.text})
+            blocks.extend({"type": "tool_use", "id": call.id, "name": call.name,
+                           "input": call.arguments} for call in message.tool_calls)
+            out.append({"role": "assistant", "content": blocks})
+        else:
+            results: list[dict[str, Any]] = []
+            for result in message.results:
+                block: dict[str, Any] = {"type": "tool_result", "tool_use_id": result.call_id,
+                                         "content": result.output}
+                if result.is_error:
+                    block["is_error"] = True
+                results.append(block)
+            out.append({"role": "user", "content": results})
+    return out
+
+
+def to_anthropic_tools(request: ModelRequest) -> list[dict[str, Any]]:
+    return [{"name": spec.name, "description": spec.description,
+             "input_schema": spec.input_schema} for spec in request.tools]
+
+
+class AnthropicProvider:
+    """A ``Provider`` over the Anthropic Messages API."""
+
+    def __init__(self, config: ProviderConfig, api_key: str | None) -> None:
+        self.name = config.name
+        self.config = config
+        self._api_key = api_key
+        self._ctx = ErrorContext.of(config, api_key)
+        self._client: AsyncAnthropic | None = None
+
+    def _sdk(self) -> AsyncAnthropic:
+        if self._client is None:
+            from anthropic import AsyncAnthropic
+
+            self._client = AsyncAnthropic(
+                api_key=self._api_key or NO_KEY,
+                base_url=self.config.base_url,
+                timeout=self.config.timeout_seconds,
+                max_retries=0,  # retry.py retries, the same way for every provider
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        client = self._sdk()
+        params: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "messages": to_anthropic_messages(request),
+        }
+        if request.system:
+            params["system"] = request.system
+        if request.tools:
+            params["tools"] = to_anthropic_tools(request)
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        log.debug("%s: message with model %s (%d messages, %d tools)",
+                  self.name, request.model, len(params["messages"]), len(request.tools))
+        try:
+            async with asyncio.timeout(self.config.timeout_seconds):
+                message: object = await client.messages.create(**params)
+        except Exception as exc:
+            mapped = self._map_error(exc, request.model)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        return self._parse(message, request)
+
+    async def list_models(self) -> list[str]:
+        """GET {base_url}/v1/models, every page."""
+        client = self._sdk()
+        names: list[str] = []
+        try:
+            async with asyncio.timeout(self.config.timeout_seconds):
+                async for model in client.models.list():
+                    model_id = get_field(model, "id")
+                    if isinstance(model_id, str):
+                        names.append(model_id)
+        except Exception as exc:
+            mapped = self._map_error(exc, None)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        return names
+
+    def _map_error(self, exc: Exception, model: str | None) -> ModelError | None:
+        """SDK exception → ModelError; None for anything we do not recognise."""
+        import anthropic
+
+        ctx = self._ctx
+        if isinstance(exc, anthropic.APIStatusError):
+            return ctx.status_error(exc.status_code, exc.body, exc.response.headers, model)
+        if isinstance(exc, anthropic.APITimeoutError | TimeoutError):
+            return ctx.timeout_error()
+        if isinstance(exc, anthropic.APIConnectionError):
+            cause = exc.__cause__
+            return ctx.connection_error(str(cause) if cause else exc.message)
+        if isinstance(exc, anthropic.APIResponseValidationError):
+            return ctx.bad_response(exc.message)
+        if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+            return ctx.bad_response(f"not valid JSON: {exc}")
+        return None
+
+    def _parse(self, message: object, request: ModelRequest) -> ModelResponse:
+        ctx = self._ctx
+        if isinstance(message, str):
+            raise ctx.bad_response("text where a message was expected")
+        content = get_field(message, "content")
+        if not isinstance(content, list):
+            raise ctx.bad_response("no content blocks in the message")
+        texts: list[str] = []
+        tool_calls: list[ToolCall] = []
+        for number, block in enumerate(content, start=1):
+            kind = get_field(block, "type")
+            if kind == "text":
+                text = get_field(block, "text")
+                if isinstance(text, str):
+                    texts.append(text)
+            elif kind == "tool_use":
+                name = get_field(block, "name")
+                if not isinstance(name, str) or not name:
+                    raise ctx.bad_response("a tool_use block without a name")
+                call_id = get_field(block, "id")
+                arguments, error = parse_arguments(get_field(block, "input"))
+                tool_calls.append(ToolCall(
+                    id=call_id if isinstance(call_id, str) and call_id else f"toolu_{number}",
+                    name=name, arguments=arguments, arguments_error=error,
+                ))
+            # thinking, server-tool and other blocks carry nothing we pass on
+        text = "".join(texts)
+        usage = get_field(message, "usage")
+        reported_input = get_field(usage, "input_tokens")
+        if isinstance(reported_input, int):
+            # Prompt-cache reads and writes are input too, counted apart by the API.
+            for extra in ("cache_creation_input_tokens", "cache_read_input_tokens"):
+                cached = get_field(usage, extra)
+                if isinstance(cached, int):
+                    reported_input += cached
+        input_tokens, output_tokens, estimated = usage_or_estimate(
+            request, text, tool_calls, reported_input, get_field(usage, "output_tokens"),
+        )
+        stop = get_field(message, "stop_reason")
+        raw_model = get_field(message, "model")
+        return ModelResponse(
+            text=text,
+            tool_calls=tool_calls,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            usage_estimated=estimated,
+            stop_reason=stop if isinstance(stop, str) else None,
+            raw_model=raw_model if isinstance(raw_model, str) else None,
+        )

@@ -1,0 +1,216 @@
+"""Any OpenAI-compatible endpoint (OpenAI, OpenRouter, Ollama, llama.cpp, LM Studio, vLLM).
+
+Chat Completions with function calling, through the ``openai`` SDK's ``AsyncOpenAI``
+pointed at ``ProviderConfig.base_url``. The SDK is imported at first use, so
+importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from promptlyd.providers.base import (
+    NO_KEY,
+    AssistantMessage,
+    ErrorContext,
+    ModelError,
+    ModelRequest,
+    ModelResponse,
+    ToolCall,
+    UserMessage,
+    get_field,
+    parse_arguments,
+    usage_or_estimate,
+)
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+    from promptlyd.config import ProviderConfig
+
+log = logging.getLogger(__name__)
+
+
+def to_openai_messages(request: ModelRequest) -> list[dict[str, Any]]:
+    """Neutral messages → Chat Completions ``messages`` (system first, one per tool result)."""
+    out: list[dict[str, Any]] = []
+    if request.system:
+        out.append({"role": "system", "content": request.system})
+    for message in request.messages:
+        if isinstance(message, UserMessage):
+            out.append({"role": "user", "content": message.text})
+        elif isinstance(message, AssistantMessage):
+            item: dict[str, Any] = {"role": "assistant", "content": message.text or None}
+            if message.tool_calls:
+                item["tool_calls"] = [
+                    {"id": call.id, "type": "function",
+                     "function": {"name": call.name, "arguments": json.dumps(call.arguments)}}
+                    for call in message.tool_calls
+                ]
+            out.append(item)
+        else:
+            out.extend({"role": "tool", "tool_call_id": result.call_id, "content": result.output}
+                       for result in message.results)
+    return out
+
+
+def to_openai_tools(request: ModelRequest) -> list[dict[str, Any]]:
+    return [
+        {"type": "function",
+         "function": {"name": spec.name, "description": spec.description,
+                      "parameters": spec.input_schema}}
+        for spec in request.tools
+    ]
+
+
+class OpenAICompatProvider:
+    """A ``Provider`` over Chat Completions.
+
+    ``max_tokens_field``: the request field that limits the answer. OpenAI's own API
+    wants ``max_completion_tokens`` (its reasoning models reject ``max_tokens``);
+    local servers and most proxies know ``max_tokens``. The default picks by host.
+    """
+
+    def __init__(
+        self, config: ProviderConfig, api_key: str | None, *,
+        max_tokens_field: str | None = None,
+    ) -> None:
+        self.name = config.name
+        self.config = config
+        self._api_key = api_key
+        self._ctx = ErrorContext.of(config, api_key)
+        self._client: AsyncOpenAI | None = None
+        if max_tokens_field is None:
+            official = "://api.openai.com" in config.base_url
+            max_tokens_field = "max_completion_tokens" if official else "max_tokens"
+        self.max_tokens_field = max_tokens_field
+
+    def _sdk(self) -> AsyncOpenAI:
+        if self._client is None:
+            from openai import AsyncOpenAI
+
+            self._client = AsyncOpenAI(
+                api_key=self._api_key or NO_KEY,
+                base_url=self.config.base_url,
+                timeout=self.config.timeout_seconds,
+                max_retries=0,  # retry.py retries, the same way for every provider
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        client = self._sdk()
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": to_openai_messages(request),
+            self.max_tokens_field: request.max_tokens,
+        }
+        if request.tools:
+            params["tools"] = to_openai_tools(request)
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        log.debug("%s: chat completion with model %s (%d messages, %d tools)",
+                  self.name, request.model, len(params["messages"]), len(request.tools))
+        try:
+            async with asyncio.timeout(self.config.timeout_seconds):
+                completion: object = await client.chat.completions.create(**params)
+        except Exception as exc:
+            mapped = self._map_error(exc, request.model)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        return self._parse(completion, request)
+
+    async def list_models(self) -> list[str]:
+        """GET {base_url}/models."""
+        client = self._sdk()
+        names: list[str] = []
+        try:
+            async with asyncio.timeout(self.config.timeout_seconds):
+                async for model in client.models.list():
+                    model_id = get_field(model, "id")
+                    if isinstance(model_id, str):
+                        names.append(model_id)
+        except Exception as exc:
+            mapped = self._map_error(exc, None)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        return names
+
+    def _map_error(self, exc: Exception, model: str | None) -> ModelError | None:
+        """SDK exception → ModelError; None for anything we do not recognise."""
+        import openai
+
+        ctx = self._ctx
+        if isinstance(exc, openai.APIStatusError):
+            return ctx.status_error(exc.status_code, exc.body, exc.response.headers, model)
+        if isinstance(exc, openai.APITimeoutError | TimeoutError):
+            return ctx.timeout_error()
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__
+            return ctx.connection_error(str(cause) if cause else exc.message)
+        if isinstance(exc, openai.APIResponseValidationError):
+            return ctx.bad_response(exc.message)
+        if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+            return ctx.bad_response(f"not valid JSON: {exc}")
+        return None
+
+    def _parse(self, completion: object, request: ModelRequest) -> ModelResponse:
+        ctx = self._ctx
+        if isinstance(completion, str):
+            return_type = "text" if completion.strip() else "an empty body"
+            raise ctx.bad_response(f"{return_type} where a chat completion was expected")
+        choices = get_field(completion, "choices")
+        if not isinstance(choices, list) or not choices:
+            raise ctx.bad_response("no choices in the chat completion")
+        choice = choices[0]
+        message = get_field(choice, "message")
+        if message is None:
+            raise ctx.bad_response("the first choice has no message")
+        content = get_field(message, "content")
+        text = content if isinstance(content, str) else ""
+        tool_calls = self._tool_calls(get_field(message, "tool_calls"))
+        usage = get_field(completion, "usage")
+        input_tokens, output_tokens, estimated = usage_or_estimate(
+            request, text, tool_calls,
+            get_field(usage, "prompt_tokens"), get_field(usage, "completion_tokens"),
+        )
+        finish = get_field(choice, "finish_reason")
+        raw_model = get_field(completion, "model")
+        return ModelResponse(
+            text=text,
+            tool_calls=tool_calls,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            usage_estimated=estimated,
+            stop_reason=finish if isinstance(finish, str) else None,
+            raw_model=raw_model if isinstance(raw_model, str) else None,
+        )
+
+    def _tool_calls(self, raw: object) -> list[ToolCall]:
+        if not isinstance(raw, list):
+            return []
+        calls: list[ToolCall] = []
+        for number, item in enumerate(raw, start=1):
+            function = get_field(item, "function")
+            name = get_field(function, "name")
+            if not isinstance(name, str) or not name:
+                raise ModelError(
+                    f"{self.name} asked for a tool call without a function name; "
+                    "the model may not support tool calling — pick one that does",
+                    kind="bad_response", provider=self.name)
+            call_id = get_field(item, "id")
+            arguments, error = parse_arguments(get_field(function, "arguments"))
+            calls.append(ToolCall(
+                id=call_id if isinstance(call_id, str) and call_id else f"call_{number}",
+                name=name, arguments=arguments, arguments_error=error,
+            ))
+        return calls

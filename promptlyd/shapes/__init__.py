@@ -1,0 +1,1 @@
+"""API shapes: pure input validation and output serialization (no I/O)."""

@@ -1,0 +1,169 @@
+"""Source input (per-type config checks) and the Source response shape."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from promptlyd.shapes import common as c
+
+TYPES = ("mcp", "api", "local")
+TRANSPORTS = ("stdio", "http", "websocket")
+AUTH_TYPES = ("none", "oauth", "bearer", "basic", "header", "query", "api_key", "composio")
+UNSUPPORTED_AUTH = {
+    "oauth": "authType 'oauth' is not supported by promptlyd yet; use a bearer token kept "
+             "in the keyring (authType 'bearer' with authConfig.secretName)",
+    "composio": "authType 'composio' needs the hosted Composio service and is not supported "
+                "locally; connect the tool's own MCP server or API instead",
+}
+CREATE_FIELDS = {"config", "name", "organizationId", "type", "authConfig", "authType",
+                 "description", "iconUrl", "slug"}
+PATCH_FIELDS = {"authConfig", "authType", "config", "description", "isActive", "name",
+                "iconUrl", "organizationId"}
+CONFIG_FIELDS = {"args", "baseUrl", "command", "env", "transport", "url", "paths", "cwd"}
+AUTH_CONFIG_FIELDS = {"headerName", "prefix", "provider", "secretName", "username",
+                      "paramName"}
+SECRET_LOOKING = {"token", "password", "apiKey", "api_key", "secret", "value", "key"}
+COLUMNS = {"config": "config", "name": "name", "type": "type", "authConfig": "auth_config",
+           "authType": "auth_type", "description": "description", "iconUrl": "icon_url",
+           "slug": "slug", "isActive": "is_active"}
+
+
+def parse_source_input(body: Any, *, creating: bool, current_type: str | None = None
+                       ) -> dict[str, Any]:
+    body = c.expect_object(body)
+    c.reject_unknown(body, CREATE_FIELDS if creating else PATCH_FIELDS, "a source")
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if value is None:
+            if key in ("authConfig", "description", "iconUrl") and not creating:
+                out[key] = None
+            elif key not in ("authConfig", "authType", "description", "iconUrl", "slug",
+                             "organizationId"):
+                raise c.fail(key, f"{key} must not be null")
+            continue
+        if key == "name":
+            out[key] = c.string(value, key, max_len=200).strip()
+        elif key == "type":
+            out[key] = c.enum(value, key, TYPES)
+        elif key == "authType":
+            kind = c.enum(value, key, AUTH_TYPES)
+            if kind in UNSUPPORTED_AUTH:
+                raise c.fail(key, UNSUPPORTED_AUTH[kind])
+            out[key] = kind
+        elif key == "authConfig":
+            out[key] = parse_auth_config(value)
+        elif key == "description":
+            out[key] = c.string(value, key, max_len=2000, allow_empty=True)
+        elif key == "iconUrl":
+            out[key] = c.url(value, key)
+        elif key == "slug":
+            out[key] = c.slug(value, key)
+        elif key == "isActive":
+            out[key] = c.boolean(value, key)
+        elif key == "config":
+            out[key] = c.expect_object(value, "config", what="config")
+        elif key == "organizationId":
+            c.uuid_str(value, key)
+    if creating:
+        for required in ("name", "type", "config"):
+            if required not in out:
+                raise c.fail(required, f"{required} is required")
+    kind = out.get("type", current_type)
+    if "config" in out and kind is not None:
+        out["config"] = parse_config(kind, out["config"])
+    return out
+
+
+def parse_auth_config(value: Any) -> dict[str, Any]:
+    auth = c.expect_object(value, "authConfig", what="authConfig")
+    for key in auth:
+        if key in SECRET_LOOKING:
+            raise c.fail(f"authConfig.{key}",
+                         f"authConfig.{key} looks like a secret; secrets never go into the "
+                         "database. Store it with `promptly secrets set NAME` and pass "
+                         "authConfig.secretName = NAME")
+    c.reject_unknown(auth, AUTH_CONFIG_FIELDS, "authConfig")
+    return {k: c.string(v, f"authConfig.{k}", max_len=500) for k, v in auth.items()
+            if v is not None}
+
+
+def parse_config(kind: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the fields a source of ``kind`` needs; unknown keys are refused."""
+    c.reject_unknown(value, CONFIG_FIELDS, "a source config")
+    cfg: dict[str, Any] = {}
+    if "args" in value:
+        cfg["args"] = c.string_list(value["args"], "config.args")
+    if "env" in value:
+        env = c.expect_object(value["env"], "config.env", what="config.env")
+        for k, v in env.items():
+            c.string(v, f"config.env.{k}", allow_empty=True)
+        cfg["env"] = dict(env)
+    for key in ("command", "cwd"):
+        if key in value:
+            cfg[key] = c.string(value[key], f"config.{key}", max_len=4096)
+    if "transport" in value:
+        cfg["transport"] = c.enum(value["transport"], "config.transport", TRANSPORTS)
+    if "url" in value:
+        schemes = ("ws", "wss") if cfg.get("transport") == "websocket" else ("http", "https")
+        cfg["url"] = c.url(value["url"], "config.url", schemes=schemes)
+    if "baseUrl" in value:
+        cfg["baseUrl"] = c.url(value["baseUrl"], "config.baseUrl")
+    if "paths" in value:
+        paths = c.string_list(value["paths"], "config.paths", max_items=100)
+        for p in paths:
+            if not os.path.isabs(os.path.expanduser(p)):
+                raise c.fail("config.paths", f"config.paths must be absolute folders, got {p!r}")
+        cfg["paths"] = paths
+    if kind == "mcp" and "transport" not in cfg and ("url" in cfg or "command" in cfg):
+        cfg["transport"] = "http" if "url" in cfg else "stdio"
+    return cfg
+
+
+def config_problem(kind: str, cfg: Mapping[str, Any]) -> str | None:
+    """What a source still lacks before it can connect (None when complete).
+
+    Creation accepts an incomplete config (the seeds create ``{"config": {}}``);
+    ``POST …/test`` and runs report this instead.
+    """
+    if kind == "mcp":
+        transport = cfg.get("transport") or ("http" if "url" in cfg else "stdio")
+        if transport == "stdio" and not cfg.get("command"):
+            return ("an MCP source over stdio needs config.command (the program that starts "
+                    "the server), e.g. {\"command\": \"uvx\", \"args\": [\"mcp-server-time\"]}")
+        if transport in ("http", "websocket") and not cfg.get("url"):
+            return f"an MCP source over {transport} needs config.url"
+    elif kind == "api" and not cfg.get("baseUrl"):
+        return "an api source needs config.baseUrl, e.g. https://api.example.com/v1"
+    elif kind == "local" and not cfg.get("paths"):
+        return ("a local source needs config.paths: the folders the model may read, "
+                "e.g. [\"/home/me/notes\"]")
+    return None
+
+
+def to_columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {COLUMNS[k]: v for k, v in values.items() if k in COLUMNS}
+
+
+def source_to_api(row: Mapping[str, Any], *, organization_id: str) -> dict[str, Any]:
+    out = {
+        "id": row["id"],
+        "config": row["config"],
+        "name": row["name"],
+        "type": row["type"],
+        "authConfig": row.get("auth_config"),
+        "authType": row.get("auth_type"),
+        "composioConnected": row.get("composio_connected"),
+        "composioToolkit": row.get("composio_toolkit"),
+        "createdAt": row["created_at"],
+        "description": row.get("description"),
+        "iconUrl": row.get("icon_url"),
+        "isActive": row.get("is_active"),
+        "lastConnectedAt": row.get("last_connected_at"),
+        "organizationId": organization_id,
+        "slug": row["slug"],
+        "tools": row.get("tools"),
+        "updatedAt": row["updated_at"],
+    }
+    return c.omit_none(out)

@@ -1,0 +1,364 @@
+"""SQLite access: ``Store`` (synchronous, one connection) and ``AsyncStore``.
+
+``AsyncStore`` owns two threads: one writer (every write runs inside
+``BEGIN IMMEDIATE`` … ``COMMIT``, so each logical write is atomic) and one
+reader on its own read-only connection (WAL lets it read while the writer
+writes). Coroutines hand a function ``fn(store) -> T`` to one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlite_utils import Database
+
+from promptlyd.store.schema import migrate
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+# Columns holding JSON, per table.
+JSON_COLUMNS = {
+    "tasks": ("schedule_days", "destinations"),
+    "skills": ("frontmatter",),
+    "sources": ("config", "auth_config", "tools"),
+    "runs": ("tool_calls", "deliveries"),
+}
+BOOL_COLUMNS = {
+    "tasks": ("delivery_email", "delivery_sms"),
+    "skills": ("is_public", "is_user_invocable"),
+    "sources": ("is_active", "composio_connected"),
+    "runs": ("tokens_estimated",),
+}
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
+    else:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _decode(table: str, row: sqlite3.Row | None) -> Row | None:
+    if row is None:
+        return None
+    out = dict(row)
+    for col in JSON_COLUMNS.get(table, ()):
+        if out.get(col) is not None:
+            out[col] = json.loads(out[col])
+    for col in BOOL_COLUMNS.get(table, ()):
+        if out.get(col) is not None:
+            out[col] = bool(out[col])
+    return out
+
+
+def _encode(table: str, values: Row) -> Row:
+    out = dict(values)
+    for col in JSON_COLUMNS.get(table, ()):
+        if col in out and out[col] is not None:
+            out[col] = json.dumps(out[col], separators=(",", ":"))
+    for col in BOOL_COLUMNS.get(table, ()):
+        if col in out and out[col] is not None:
+            out[col] = int(bool(out[col]))
+    return out
+
+
+class Store:
+    """Synchronous operations on one connection. Not thread-safe: one thread each."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.db = Database(conn)
+
+    # --- generic helpers ------------------------------------------------------
+
+    def _one(self, table: str, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return _decode(table, self.conn.execute(sql, params).fetchone())
+
+    def _all(self, table: str, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return [r for r in (_decode(table, x) for x in self.conn.execute(sql, params)) if r]
+
+    def insert(self, table: str, values: Row) -> None:
+        enc = _encode(table, values)
+        cols = ", ".join(enc)
+        marks = ", ".join("?" for _ in enc)
+        self.conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(enc.values()))
+
+    def update(self, table: str, row_id: str, values: Row) -> bool:
+        if not values:
+            return self.get(table, row_id) is not None
+        enc = _encode(table, values)
+        sets = ", ".join(f"{c} = ?" for c in enc)
+        cur = self.conn.execute(
+            f"UPDATE {table} SET {sets} WHERE id = ?", [*enc.values(), row_id]
+        )
+        return cur.rowcount > 0
+
+    def delete(self, table: str, row_id: str) -> bool:
+        return self.conn.execute(f"DELETE FROM {table} WHERE id = ?", [row_id]).rowcount > 0
+
+    def get(self, table: str, row_id: str) -> Row | None:
+        return self._one(table, f"SELECT * FROM {table} WHERE id = ?", [row_id])
+
+    def get_many(self, table: str, ids: Iterable[str]) -> dict[str, Row]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        rows = self._all(table, f"SELECT * FROM {table} WHERE id IN ({marks})", ids)
+        return {r["id"]: r for r in rows}
+
+    def count(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql, params).fetchone()[0]
+
+    # --- meta -----------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
+
+    def organization_id(self) -> str:
+        org = self.meta("organization_id")
+        if org is None:
+            org = str(uuid.uuid4())
+            self.set_meta("organization_id", org)
+        return org
+
+    # --- tasks ------------------------------------------------------------------
+
+    def list_tasks(self, limit: int | None = None) -> list[Row]:
+        sql = "SELECT * FROM tasks ORDER BY created_at, id"
+        if limit is not None:
+            return self._all("tasks", sql + " LIMIT ?", [limit])
+        return self._all("tasks", sql)
+
+    def task_links(self, task_ids: Sequence[str] | None) -> tuple[
+        dict[str, list[str]], dict[str, list[str]]
+    ]:
+        """Attached skill and source ids per task, in attach order."""
+        skills: dict[str, list[str]] = {}
+        sources: dict[str, list[str]] = {}
+        where, params = "", list(task_ids or [])
+        if task_ids is not None:
+            if not task_ids:
+                return skills, sources
+            where = f" WHERE task_id IN ({', '.join('?' for _ in params)})"
+        for tid, sid in self.conn.execute(
+            f"SELECT task_id, skill_id FROM task_skills{where} ORDER BY task_id, position",
+            params,
+        ):
+            skills.setdefault(tid, []).append(sid)
+        for tid, sid in self.conn.execute(
+            f"SELECT task_id, source_id FROM task_sources{where} ORDER BY task_id, position",
+            params,
+        ):
+            sources.setdefault(tid, []).append(sid)
+        return skills, sources
+
+    def set_links(self, kind: str, task_id: str, ids: Sequence[str]) -> None:
+        table, col = _link_table(kind)
+        self.conn.execute(f"DELETE FROM {table} WHERE task_id = ?", [task_id])
+        self.conn.executemany(
+            f"INSERT INTO {table} (task_id, {col}, position) VALUES (?, ?, ?)",
+            [(task_id, item, pos) for pos, item in enumerate(ids)],
+        )
+
+    def attach(self, kind: str, task_id: str, item_id: str) -> bool:
+        """Append ``item_id`` to the task's list; False if it was already there."""
+        table, col = _link_table(kind)
+        exists = self.conn.execute(
+            f"SELECT 1 FROM {table} WHERE task_id = ? AND {col} = ?", [task_id, item_id]
+        ).fetchone()
+        if exists:
+            return False
+        pos = self.count(
+            f"SELECT COALESCE(MAX(position) + 1, 0) FROM {table} WHERE task_id = ?", [task_id]
+        )
+        self.conn.execute(
+            f"INSERT INTO {table} (task_id, {col}, position) VALUES (?, ?, ?)",
+            [task_id, item_id, pos],
+        )
+        return True
+
+    def detach(self, kind: str, task_id: str, item_id: str) -> bool:
+        table, col = _link_table(kind)
+        cur = self.conn.execute(
+            f"DELETE FROM {table} WHERE task_id = ? AND {col} = ?", [task_id, item_id]
+        )
+        return cur.rowcount > 0
+
+    def tasks_using(self, kind: str, item_id: str) -> list[str]:
+        table, col = _link_table(kind)
+        return [r[0] for r in self.conn.execute(
+            f"SELECT task_id FROM {table} WHERE {col} = ? ORDER BY task_id", [item_id]
+        )]
+
+    # --- skills and sources --------------------------------------------------------
+
+    def list_rows(self, table: str, limit: int | None = None) -> list[Row]:
+        sql = f"SELECT * FROM {table} ORDER BY created_at, id"
+        if limit is not None:
+            return self._all(table, sql + " LIMIT ?", [limit])
+        return self._all(table, sql)
+
+    def by_slug(self, table: str, slug: str) -> Row | None:
+        return self._one(table, f"SELECT * FROM {table} WHERE slug = ?", [slug])
+
+    def slugs(self, table: str) -> set[str]:
+        return {r[0] for r in self.conn.execute(f"SELECT slug FROM {table}")}
+
+    # --- runs -----------------------------------------------------------------------
+
+    def list_runs(self, *, task_id: str | None = None, limit: int = 100) -> list[Row]:
+        if task_id is None:
+            return self._all(
+                "runs", "SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?", [limit]
+            )
+        return self._all(
+            "runs",
+            "SELECT * FROM runs WHERE task_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+            [task_id, limit],
+        )
+
+    def last_output(self, task_id: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT output FROM runs WHERE task_id = ? AND status = 'completed' "
+            "ORDER BY completed_at DESC LIMIT 1",
+            [task_id],
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def fail_unfinished_runs(self, now_iso: str, message: str) -> int:
+        """Runs a dead daemon left pending/running become failed (crash safety)."""
+        cur = self.conn.execute(
+            "UPDATE runs SET status = 'failed', error = ?, completed_at = ?, "
+            "delivery_status = CASE WHEN delivery_status = 'pending' THEN 'failed' "
+            "ELSE delivery_status END "
+            "WHERE status IN ('pending', 'running')",
+            [message, now_iso],
+        )
+        return cur.rowcount
+
+    def stats(self) -> Row:
+        tasks = self.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(status = 'active'), 0) FROM tasks"
+        ).fetchone()
+        runs = self.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(status = 'completed'), 0), "
+            "COALESCE(SUM(status = 'failed'), 0), COALESCE(SUM(tokens_used), 0), "
+            "COALESCE(SUM(cost_cents), 0) FROM runs"
+        ).fetchone()
+        return {
+            "totalTasks": tasks[0], "activeTasks": tasks[1], "totalRuns": runs[0],
+            "successfulRuns": runs[1], "failedRuns": runs[2], "totalTokensUsed": runs[3],
+            "totalCostCents": runs[4],
+        }
+
+    def usage_since(self, since_iso: str) -> tuple[int, float]:
+        row = self.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(cost_cents), 0) FROM runs WHERE created_at >= ?",
+            [since_iso],
+        ).fetchone()
+        return int(row[0]), float(row[1])
+
+
+def _link_table(kind: str) -> tuple[str, str]:
+    if kind == "skills":
+        return "task_skills", "skill_id"
+    if kind == "sources":
+        return "task_sources", "source_id"
+    raise ValueError(kind)
+
+
+def open_store(path: Path) -> Store:
+    """Open (creating if needed) the database and bring its schema up to date."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(_connect(path, readonly=False))
+    migrate(store.db)
+    store.organization_id()
+    return store
+
+
+class AsyncStore:
+    """Coroutine façade: ``await store.write(fn)`` / ``await store.read(fn)``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="promptlyd-db-w")
+        self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="promptlyd-db-r")
+        self._local = threading.local()
+        self._writer: Store | None = None
+        self._reader: Store | None = None
+
+    def open(self) -> None:
+        """Open both connections (blocking; call once before serving)."""
+        self._writer = self._writer_pool.submit(open_store, self.path).result()
+        self._reader = self._reader_pool.submit(
+            lambda: Store(_connect(self.path, readonly=True))
+        ).result()
+
+    @property
+    def writer(self) -> Store:
+        assert self._writer is not None, "AsyncStore.open() first"
+        return self._writer
+
+    def _write_sync(self, fn: Callable[[Store], T]) -> T:
+        store = self.writer
+        store.conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(store)
+        except BaseException:
+            store.conn.execute("ROLLBACK")
+            raise
+        store.conn.execute("COMMIT")
+        return result
+
+    def _read_sync(self, fn: Callable[[Store], T]) -> T:
+        assert self._reader is not None, "AsyncStore.open() first"
+        store = self._reader
+        store.conn.execute("BEGIN")
+        try:
+            return fn(store)
+        finally:
+            store.conn.execute("COMMIT")
+
+    async def write(self, fn: Callable[[Store], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer_pool, self._write_sync, fn)
+
+    async def read(self, fn: Callable[[Store], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader_pool, self._read_sync, fn)
+
+    def write_blocking(self, fn: Callable[[Store], T]) -> T:
+        return self._writer_pool.submit(self._write_sync, fn).result()
+
+    def close(self) -> None:
+        for store, pool in ((self._reader, self._reader_pool), (self._writer, self._writer_pool)):
+            if store is not None:
+                pool.submit(store.conn.close).result()
+            pool.shutdown(wait=True)
+        self._reader = self._writer = None

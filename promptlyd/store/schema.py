@@ -1,0 +1,134 @@
+"""The schema, as named migrations (``mNNN_what``), each in its own transaction.
+
+Instants are TEXT in RFC 3339 UTC with milliseconds (they sort as text); JSON
+columns hold lists/objects. A run is unique per (task, scheduled slot): the
+schema, not only the code, guarantees a slot is served at most once. Manual
+runs have no slot (NULL), and NULLs never collide.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("promptlyd")
+
+_M001 = [
+    """CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )""",
+    """CREATE TABLE tasks (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        model TEXT NOT NULL,
+        schedule TEXT NOT NULL CHECK (schedule IN ('once', 'hourly', 'daily', 'weekly')),
+        schedule_time TEXT,
+        schedule_days TEXT,
+        hourly_interval INTEGER,
+        scheduled_date TEXT,
+        cron_expression TEXT,
+        timezone TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'paused', 'completed')),
+        delivery_email INTEGER,
+        delivery_email_address TEXT,
+        delivery_sms INTEGER,
+        delivery_phone_number TEXT,
+        destinations TEXT,
+        catch_up_window_hours REAL,
+        anchor_at TEXT NOT NULL,
+        last_run_at TEXT,
+        next_run_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX tasks_created ON tasks (created_at)",
+    "CREATE INDEX tasks_due ON tasks (next_run_at) WHERE status = 'active'",
+    """CREATE TABLE skills (
+        id TEXT PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        content TEXT NOT NULL,
+        description TEXT,
+        category TEXT,
+        frontmatter TEXT,
+        icon_url TEXT,
+        is_public INTEGER,
+        is_user_invocable INTEGER,
+        version INTEGER NOT NULL DEFAULT 1,
+        path TEXT,
+        problem TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE sources (
+        id TEXT PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL CHECK (type IN ('mcp', 'api', 'local')),
+        config TEXT NOT NULL,
+        auth_type TEXT,
+        auth_config TEXT,
+        description TEXT,
+        icon_url TEXT,
+        is_active INTEGER,
+        last_connected_at TEXT,
+        tools TEXT,
+        composio_connected INTEGER,
+        composio_toolkit TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE task_skills (
+        task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        skill_id TEXT NOT NULL REFERENCES skills (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        PRIMARY KEY (task_id, skill_id)
+    )""",
+    "CREATE INDEX task_skills_skill ON task_skills (skill_id)",
+    """CREATE TABLE task_sources (
+        task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        source_id TEXT NOT NULL REFERENCES sources (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        PRIMARY KEY (task_id, source_id)
+    )""",
+    "CREATE INDEX task_sources_source ON task_sources (source_id)",
+    """CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        status TEXT NOT NULL
+            CHECK (status IN ('pending', 'running', 'completed', 'failed')),
+        delivery_status TEXT CHECK (delivery_status IN ('pending', 'delivered', 'failed')),
+        trigger TEXT NOT NULL CHECK (trigger IN ('manual', 'schedule', 'catchup')),
+        scheduled_for TEXT,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        completed_at TEXT,
+        duration_ms INTEGER,
+        output TEXT,
+        error TEXT,
+        tokens_used INTEGER,
+        input_tokens INTEGER,
+        output_tokens INTEGER,
+        tokens_estimated INTEGER,
+        cost_cents REAL,
+        model TEXT,
+        rendered_prompt TEXT,
+        tool_calls TEXT,
+        deliveries TEXT,
+        UNIQUE (task_id, scheduled_for)
+    )""",
+    "CREATE INDEX runs_created ON runs (created_at)",
+    "CREATE INDEX runs_task_created ON runs (task_id, created_at)",
+    "CREATE INDEX runs_unfinished ON runs (status) WHERE status IN ('pending', 'running')",
+]
+
+
+@migrations(name="m001_initial")
+def m001_initial(db: Database) -> None:
+    for statement in _M001:
+        db.execute(statement)
+
+
+def migrate(db: Database) -> None:
+    migrations.apply(db)

@@ -1,0 +1,106 @@
+"""A real ``promptlyd`` process for tests: temporary XDG folders, a short socket path.
+
+Start it, poll ``/health`` until it answers (bounded), talk to it over its
+socket with httpx, then SIGTERM (and SIGKILL if it does not go).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+START_TIMEOUT = 20.0
+
+
+class DaemonProcess:
+    def __init__(self, env: dict[str, str], socket_path: Path, log_path: Path) -> None:
+        self.env = env
+        self.socket_path = socket_path
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start a daemon process without waiting for it (for failure-path tests)."""
+        self._log = open(self.log_path, "ab")  # noqa: SIM115
+        return subprocess.Popen(
+            [sys.executable, "-m", "promptlyd.daemon", *args],
+            env=self.env, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL,
+        )
+
+    def start(self, *args: str) -> DaemonProcess:
+        self.proc = self.spawn(*args)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            code = self.proc.poll()
+            if code is not None:
+                raise RuntimeError(f"promptlyd exited with {code} during start:\n{self.log()}")
+            if self.socket_path.exists():
+                try:
+                    with self.client(timeout=2.0) as c:
+                        if c.get("/api/promptly/health").status_code == 200:
+                            return self
+                except httpx.TransportError:
+                    pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"promptlyd did not answer within {START_TIMEOUT}s:\n"
+                                   f"{self.log()}")
+            time.sleep(0.02)
+
+    def client(self, timeout: float = 30.0) -> httpx.Client:
+        return httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(self.socket_path)),
+            base_url="http://localhost",
+            timeout=timeout,
+        )
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, wait; SIGKILL if it does not exit. Returns the exit code."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        code = self.proc.returncode
+        self.proc = None
+        if self._log:
+            self._log.close()
+            self._log = None
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, as far as the daemon can tell."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+        if self._log:
+            self._log.close()
+            self._log = None
