@@ -45,6 +45,8 @@ def peer_uid(sock: socket.socket) -> int | None:
 
 def _checked_protocol(base: type[Any], allowed_uid: int) -> type[Any]:
     class PeerCheckedProtocol(base):  # type: ignore[misc, valid-type]
+        _refused = False
+
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
             sock = transport.get_extra_info("socket")
@@ -54,8 +56,17 @@ def _checked_protocol(base: type[Any], allowed_uid: int) -> type[Any]:
             if uid is not None and uid != allowed_uid:
                 log.warning("refused a connection from uid %d (only uid %d may connect)",
                             uid, allowed_uid)
+                self._refused = True
                 transport.write(_FORBIDDEN)  # type: ignore[attr-defined]
-                transport.close()
+                # Close once the request has been read (closing with unread data would
+                # reset the connection and lose the 403), or after a few seconds.
+                asyncio.get_running_loop().call_later(5.0, transport.close)
+
+        def data_received(self, data: bytes) -> None:
+            if self._refused:
+                self.transport.close()
+                return
+            super().data_received(data)
 
     return PeerCheckedProtocol
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,16 @@ from typing import Any
 import httpx
 
 START_TIMEOUT = 20.0
+
+
+def _accepts(path: Path) -> bool:
+    """Whether something listens on the Unix socket (a raw probe that closes cleanly)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 class DaemonProcess:
@@ -29,20 +40,23 @@ class DaemonProcess:
 
     def spawn(self, *args: str) -> subprocess.Popen[bytes]:
         """Start a daemon process without waiting for it (for failure-path tests)."""
-        self._log = open(self.log_path, "ab")  # noqa: SIM115
-        return subprocess.Popen(
+        if self._log is None:
+            self._log = open(self.log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "promptlyd.daemon", *args],
             env=self.env, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL,
         )
+        return self.proc
 
     def start(self, *args: str) -> DaemonProcess:
-        self.proc = self.spawn(*args)
+        self.spawn(*args)
+        assert self.proc is not None
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             code = self.proc.poll()
             if code is not None:
                 raise RuntimeError(f"promptlyd exited with {code} during start:\n{self.log()}")
-            if self.socket_path.exists():
+            if self.socket_path.exists() and _accepts(self.socket_path):
                 try:
                     with self.client(timeout=2.0) as c:
                         if c.get("/api/promptly/health").status_code == 200:
@@ -80,6 +94,7 @@ class DaemonProcess:
     def stop(self, timeout: float = 20.0) -> int:
         """SIGTERM, wait; SIGKILL if it does not exit. Returns the exit code."""
         if self.proc is None:
+            self._close_log()
             return 0
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -90,10 +105,13 @@ class DaemonProcess:
                 self.proc.wait(10)
         code = self.proc.returncode
         self.proc = None
-        if self._log:
+        self._close_log()
+        return code
+
+    def _close_log(self) -> None:
+        if self._log is not None:
             self._log.close()
             self._log = None
-        return code
 
     def kill(self) -> None:
         """SIGKILL: a crash, as far as the daemon can tell."""
@@ -101,6 +119,4 @@ class DaemonProcess:
             self.proc.kill()
             self.proc.wait(10)
         self.proc = None
-        if self._log:
-            self._log.close()
-            self._log = None
+        self._close_log()
