@@ -335,9 +335,10 @@ def _build(
         timezone=tz,
         organization_name=raw.get("organization_name", "Home"),
         default_model=default_model,
-        database=_expand(raw.get("database"), data_home(env) / "promptly" / "promptly.db"),
-        skills_dir=_expand(raw.get("skills_dir"), config_home(env) / "promptly" / "skills"),
-        socket=_expand(socket_path, runtime_dir(env) / "promptlyd.sock"),
+        database=_expand(raw.get("database"), data_home(env) / "promptly" / "promptly.db", env),
+        skills_dir=_expand(raw.get("skills_dir"), config_home(env) / "promptly" / "skills",
+                           env),
+        socket=_expand(socket_path, runtime_dir(env) / "promptlyd.sock", env),
         config_dir=cfg_dir,
         max_concurrent_runs=raw.get("max_concurrent_runs", 4),
         run_timeout_seconds=float(raw.get("run_timeout_seconds", 600)),
@@ -363,7 +364,12 @@ def _build(
     )
 
 
-def _expand(value: str | None, default: Path) -> Path:
+def _expand(value: str | None, default: Path, env: Mapping[str, str]) -> Path:
+    """``~`` and ``$VAR``/``${VAR}`` expanded from ``env`` (not the process's own)."""
     if not value:
         return default
-    return Path(os.path.expandvars(value)).expanduser()
+    text = re.sub(r"\$(\w+)|\$\{(\w+)\}",
+                  lambda m: env.get(m.group(1) or m.group(2), m.group(0)), value)
+    if text == "~" or text.startswith("~/"):
+        text = env.get("HOME", str(Path("~").expanduser())) + text[1:]
+    return Path(text)
