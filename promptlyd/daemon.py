@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from promptlyd import __version__
 from promptlyd.config import Config, load_config
@@ -95,6 +96,7 @@ class Daemon:
         self._config_arg = config_arg
         self._socket_arg = socket_arg
         self._stop = asyncio.Event()
+        self._runner: Any = None
 
     async def run(self) -> int:
         from promptlyd.api.app import create_app
@@ -114,8 +116,17 @@ class Daemon:
         if failed:
             log.warning("marked %d run(s) left unfinished by a stopped daemon as failed", failed)
         org = await store.read(lambda s: s.organization_id())
-        ctx = AppContext(config=config, store=store, clock=clock, catalog=Catalog.load(),
-                         organization_id=org, started_at=clock.now())
+        keys = await self._open_keys(config)
+        catalog = Catalog.load()
+        from promptlyd.providers.registry import ProviderRegistry
+        from promptlyd.runner import Runner
+
+        providers = ProviderRegistry(config.providers, keys)
+        runner = Runner(config=config, store=store, clock=clock, catalog=catalog,
+                        providers=providers)
+        self._runner = runner
+        ctx = AppContext(config=config, store=store, clock=clock, catalog=catalog,
+                         organization_id=org, started_at=clock.now(), runner=runner)
         server = ApiServer(create_app(ctx), bind_unix_socket(config.socket))
         await server.start()
         loop = asyncio.get_running_loop()
@@ -129,10 +140,29 @@ class Daemon:
             await self._stop.wait()
         finally:
             sd_notify("STOPPING=1", os.environ)
+            if runner.busy:
+                log.info("waiting up to %g s for %d run(s) to finish",
+                         config.shutdown_grace_seconds, runner.busy)
+            cancelled = await runner.drain(config.shutdown_grace_seconds)
+            if cancelled:
+                log.warning("%d run(s) did not finish in time: marked interrupted", cancelled)
             await server.stop()
+            await providers.aclose()
             store.close()
         log.info("stopped")
         return 0
+
+    async def _open_keys(self, config: Config) -> Any:
+        from promptlyd.secrets import RedactingFilter, open_keystore
+
+        keys, warning = await asyncio.to_thread(
+            open_keystore, config.config_dir, config.secrets_backend, os.environ)
+        if warning:
+            log.warning("%s", warning)
+        await asyncio.to_thread(keys.redactor.add_store, keys)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(RedactingFilter(keys.redactor))
+        return keys
 
     def _on_stop(self, sig: signal.Signals) -> None:
         log.info("received %s: shutting down", sig.name)
@@ -151,6 +181,8 @@ class Daemon:
             log.warning("SIGHUP: database and socket changes need a restart; kept the old ones")
             new = new.with_(database=self.config.database, socket=self.config.socket)
         self.config = ctx.config = new
+        if self._runner is not None:
+            self._runner.config = new
         log.info("SIGHUP: config reloaded from %s", new.path or "defaults")
 
 

@@ -1,0 +1,272 @@
+"""Executing runs: the one code path from a task to a recorded result.
+
+    create_run (pending) ─► wait for a slot (max_concurrent_runs) ─► running
+        ─► compose prompt (variables, skills in attach order)
+        ─► model conversation (tool loop, retries, per-run timeout)
+        ─► completed | failed, with tokens, cost, duration, rendered prompt
+        ─► hand-off to delivery
+
+Every failure becomes a failed run with a human error; nothing here may take
+the daemon down. A slot (task, scheduled instant) is served at most once: the
+schema's UNIQUE constraint refuses a second run for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from promptlyd.catalog import Catalog
+from promptlyd.clock import Clock
+from promptlyd.compose import compose, frequency_label, template_vars
+from promptlyd.config import Config
+from promptlyd.errors import Conflict, PromptlydError
+from promptlyd.providers.base import ModelError, ModelRequest, UserMessage
+from promptlyd.providers.registry import ProviderRegistry
+from promptlyd.providers.toolloop import ToolExecutor, run_conversation
+from promptlyd.store import AsyncStore
+from promptlyd.store.db import Row, Store
+from promptlyd.timeutil import iso
+
+log = logging.getLogger("promptlyd.runner")
+
+Deliver = Callable[[Row, Row], Awaitable[tuple[str | None, list[dict[str, Any]]]]]
+ToolsFor = Callable[[Row, list[Row]], Awaitable[ToolExecutor | None]]
+
+
+@dataclass
+class RunInputs:
+    task: Row
+    skills: list[Row]
+    sources: list[Row]
+    last_output: str | None
+    missing_skills: list[str]
+
+
+class Runner:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        store: AsyncStore,
+        clock: Clock,
+        catalog: Catalog,
+        providers: ProviderRegistry,
+        deliver: Deliver | None = None,
+        tools_for: ToolsFor | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.catalog = catalog
+        self.providers = providers
+        self.deliver = deliver
+        self.tools_for = tools_for
+        self._slots = asyncio.Semaphore(config.max_concurrent_runs)
+        self.running: dict[str, str] = {}  # task id → run id (no overlap per task)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._accepting = True
+
+    # --- starting runs ------------------------------------------------------------
+
+    async def run_now(self, task_id: str) -> Row:
+        """``POST /tasks/{id}/run``: create the run and execute it in the background."""
+        if task_id in self.running:
+            raise Conflict(f"task {task_id} is already running (run {self.running[task_id]}); "
+                           "wait for it to finish", field="taskId")
+        run = await self.create_run(task_id, trigger="manual", scheduled_for=None)
+        assert run is not None
+        self.start(run)
+        return run
+
+    async def create_run(self, task_id: str, *, trigger: str,
+                         scheduled_for: str | None) -> Row | None:
+        """Insert a pending run; None when that slot already has one (served at most once)."""
+        run: Row = {"id": str(uuid.uuid4()), "task_id": task_id, "status": "pending",
+                    "trigger": trigger, "scheduled_for": scheduled_for,
+                    "created_at": iso(self.clock.now())}
+
+        def tx(store: Store) -> Row | None:
+            try:
+                store.insert("runs", run)
+            except sqlite3.IntegrityError:
+                return None
+            return run
+
+        return await self.store.write(tx)
+
+    def start(self, run: Row) -> None:
+        """Execute ``run`` in the background (it was created by ``create_run``)."""
+        self.running[run["task_id"]] = run["id"]
+        task = asyncio.create_task(self._execute(run), name=f"run-{run['id']}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def busy(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, grace: float) -> int:
+        """Stop accepting; wait up to ``grace`` s for runs; cancel the rest. Returns cancelled."""
+        self._accepting = False
+        if not self._tasks:
+            return 0
+        _done, pending = await asyncio.wait(list(self._tasks), timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+        return len(pending)
+
+    # --- executing ------------------------------------------------------------------
+
+    async def _execute(self, run: Row) -> None:
+        task_id, run_id = run["task_id"], run["id"]
+        try:
+            async with self._slots:
+                await self._run(run)
+        except asyncio.CancelledError:
+            await self._finish(run_id, task_id, None, status="failed",
+                               error="interrupted: daemon stopped", started=None)
+            raise
+        except Exception as exc:  # a bug: record it, never crash the daemon
+            log.exception("run %s crashed", run_id)
+            await self._finish(run_id, task_id, None, status="failed",
+                               error=f"internal error: {type(exc).__name__}: {exc}",
+                               started=None)
+        finally:
+            if self.running.get(task_id) == run_id:
+                del self.running[task_id]
+
+    async def _run(self, run: Row) -> None:
+        run_id, task_id = run["id"], run["task_id"]
+        started = self.clock.now()
+        t0 = time.monotonic()
+        ok = await self.store.write(lambda s: s.update("runs", run_id, {
+            "status": "running", "started_at": iso(started)}))
+        if not ok:
+            return  # the task (and its runs) was deleted meanwhile
+        inputs = await self.store.read(lambda s: _load_inputs(s, task_id))
+        if inputs is None:
+            return
+        task = inputs.task
+        log.info("run %s started: task %s (%s), model %s, trigger %s", run_id[:8], task_id[:8],
+                 task["name"], task["model"], run["trigger"])
+        variables = template_vars(
+            now=started, timezone=task["timezone"],
+            frequency=frequency_label(task["schedule"], task.get("cron_expression")),
+            organization_name=self.config.organization_name, task_name=task["name"],
+            last_output=inputs.last_output,
+        )
+        prompt = compose([(s["name"], s["content"]) for s in inputs.skills], task["prompt"],
+                         variables)
+        base: Row = {"model": task["model"], "rendered_prompt": prompt.full_text}
+        if inputs.missing_skills:
+            names = ", ".join(inputs.missing_skills)
+            await self._finish(run_id, task_id, t0, status="failed", started=started,
+                               error=f"skill file missing or broken: {names}; fix it in "
+                                     f"{self.config.skills_dir} or detach it", extra=base)
+            return
+        try:
+            provider, model_name = await asyncio.to_thread(self.providers.resolve, task["model"])
+            tools = (await self.tools_for(task, inputs.sources)
+                     if self.tools_for and inputs.sources else None)
+            request = ModelRequest(model=model_name, system=prompt.system,
+                                   messages=[UserMessage(prompt.user)])
+            provider_name = task["model"].split("/", 1)[0]
+            async with asyncio.timeout(self.config.run_timeout_seconds):
+                result = await run_conversation(
+                    provider, request, tools, max_rounds=self.config.max_tool_rounds,
+                    max_tool_output_chars=self.config.max_tool_output_chars,
+                    retry=self.providers.retry_policy(provider_name),
+                )
+        except TimeoutError:
+            await self._finish(run_id, task_id, t0, status="failed", started=started,
+                               error=f"timed out after {self.config.run_timeout_seconds:g} s "
+                                     "(run_timeout_seconds)", extra=base)
+            return
+        except (ModelError, PromptlydError) as exc:
+            partial = getattr(exc, "partial", None)
+            extra = dict(base)
+            if partial is not None:
+                extra.update(_usage(self, task, partial))
+            await self._finish(run_id, task_id, t0, status="failed", started=started,
+                               error=str(exc), extra=extra)
+            return
+        extra = {**base, **_usage(self, task, result), "output": result.text}
+        run_row = await self._finish(run_id, task_id, t0, status="completed", started=started,
+                                     error=None, extra=extra)
+        if run_row is not None and self.deliver is not None:
+            await self._deliver(task, run_row)
+
+    async def _deliver(self, task: Row, run: Row) -> None:
+        assert self.deliver is not None
+        try:
+            status, results = await self.deliver(task, run)
+        except Exception as exc:  # delivery never loses the output
+            log.exception("delivery of run %s crashed", run["id"])
+            status, results = "failed", [{"error": f"internal error: {exc}"}]
+        if status is not None:
+            await self.store.write(lambda s: s.update("runs", run["id"], {
+                "delivery_status": status, "deliveries": results}))
+
+    async def _finish(self, run_id: str, task_id: str, t0: float | None, *, status: str,
+                      error: str | None, started: Any, extra: Row | None = None) -> Row | None:
+        now = self.clock.now()
+        changes: Row = {"status": status, "completed_at": iso(now), "error": error,
+                        **(extra or {})}
+        if t0 is not None:
+            changes["duration_ms"] = round((time.monotonic() - t0) * 1000)
+        if self.deliver is not None and status == "completed":
+            changes["delivery_status"] = "pending"
+
+        def tx(store: Store) -> Row | None:
+            if not store.update("runs", run_id, changes):
+                return None
+            if started is not None:
+                store.update("tasks", task_id, {"last_run_at": iso(started)})
+            return store.get("runs", run_id)
+
+        row = await self.store.write(tx)
+        level = logging.INFO if status == "completed" else logging.WARNING
+        log.log(level, "run %s %s%s", run_id[:8], status, f": {error}" if error else "")
+        return row
+
+
+def _usage(runner: Runner, task: Row, result: Any) -> Row:
+    provider = runner.config.providers.get(task["model"].split("/", 1)[0])
+    local = provider is not None and provider.local
+    cost = 0.0 if local else runner.catalog.cost_cents(
+        task["model"], result.input_tokens, result.output_tokens)
+    return {
+        "input_tokens": result.input_tokens, "output_tokens": result.output_tokens,
+        "tokens_used": result.input_tokens + result.output_tokens,
+        "tokens_estimated": result.usage_estimated, "cost_cents": cost,
+        "tool_calls": [c.to_dict() for c in result.tool_calls] or None,
+    }
+
+
+def _load_inputs(store: Store, task_id: str) -> RunInputs | None:
+    task = store.get("tasks", task_id)
+    if task is None:
+        return None
+    skill_links, source_links = store.task_links([task_id])
+    skill_ids = skill_links.get(task_id, [])
+    skills_by_id = store.get_many("skills", skill_ids)
+    skills, missing = [], []
+    for sid in skill_ids:
+        row = skills_by_id.get(sid)
+        if row is None or row.get("problem"):
+            missing.append(row["name"] if row else sid)
+        else:
+            skills.append(row)
+    sources_by_id = store.get_many("sources", source_links.get(task_id, []))
+    sources = [sources_by_id[s] for s in source_links.get(task_id, []) if s in sources_by_id]
+    return RunInputs(task=task, skills=skills, sources=sources,
+                     last_output=store.last_output(task_id), missing_skills=missing)
