@@ -97,6 +97,7 @@ class Daemon:
         self._socket_arg = socket_arg
         self._stop = asyncio.Event()
         self._runner: Any = None
+        self._scheduler: Any = None
 
     async def run(self) -> int:
         from promptlyd.api.app import create_app
@@ -127,19 +128,30 @@ class Daemon:
         self._runner = runner
         ctx = AppContext(config=config, store=store, clock=clock, catalog=catalog,
                          organization_id=org, started_at=clock.now(), runner=runner)
+        from promptlyd.scheduler import Scheduler
+        from promptlyd.waker import make_waker
+
+        scheduler = Scheduler(config=config, store=store, clock=clock, runner=runner,
+                              waker=make_waker())
+        self._scheduler = scheduler
+        ctx.listeners.append(scheduler)
+        scheduled = await scheduler.load()
         server = ApiServer(create_app(ctx), bind_unix_socket(config.socket))
         await server.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self._on_reload, ctx)
-        log.info("promptlyd %s ready on %s (database %s, pid %d)", __version__, config.socket,
-                 config.database, os.getpid())
+        loop_task = asyncio.create_task(scheduler.run(), name="scheduler")
+        log.info("promptlyd %s ready on %s (database %s, %d task(s) scheduled, pid %d)",
+                 __version__, config.socket, config.database, scheduled, os.getpid())
         sd_notify("READY=1\nSTATUS=serving", os.environ)
         try:
             await self._stop.wait()
         finally:
             sd_notify("STOPPING=1", os.environ)
+            loop_task.cancel()  # start no new runs
+            await asyncio.gather(loop_task, return_exceptions=True)
             if runner.busy:
                 log.info("waiting up to %g s for %d run(s) to finish",
                          config.shutdown_grace_seconds, runner.busy)
@@ -183,6 +195,8 @@ class Daemon:
         self.config = ctx.config = new
         if self._runner is not None:
             self._runner.config = new
+        if self._scheduler is not None:
+            self._scheduler.config = new
         log.info("SIGHUP: config reloaded from %s", new.path or "defaults")
 
 

@@ -32,12 +32,49 @@ from promptlyd.providers.registry import ProviderRegistry
 from promptlyd.providers.toolloop import ToolExecutor, run_conversation
 from promptlyd.store import AsyncStore
 from promptlyd.store.db import Row, Store
-from promptlyd.timeutil import iso
+from promptlyd.timeutil import iso, parse_iso
 
 log = logging.getLogger("promptlyd.runner")
 
 Deliver = Callable[[Row, Row], Awaitable[tuple[str | None, list[dict[str, Any]]]]]
 ToolsFor = Callable[[Row, list[Row]], Awaitable[ToolExecutor | None]]
+
+
+class Slots:
+    """The global concurrency limit: ``try_take`` claims without waiting, ``take`` waits."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.active = 0
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def try_take(self) -> bool:
+        if self.active < self.size and not self._waiters:
+            self.active += 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        if self.try_take():
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut in self._waiters:
+                self._waiters.remove(fut)
+            elif fut.done() and not fut.cancelled():
+                self.give()  # handed to us just as we were cancelled: pass it on
+            raise
+
+    def give(self) -> None:
+        while self._waiters:
+            fut = self._waiters.pop(0)
+            if not fut.done():
+                fut.set_result(None)  # the slot passes straight to the next waiter
+                return
+        self.active -= 1
 
 
 @dataclass
@@ -68,7 +105,7 @@ class Runner:
         self.providers = providers
         self.deliver = deliver
         self.tools_for = tools_for
-        self._slots = asyncio.Semaphore(config.max_concurrent_runs)
+        self.slots = Slots(config.max_concurrent_runs)
         self.running: dict[str, str] = {}  # task id → run id (no overlap per task)
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepting = True
@@ -82,7 +119,7 @@ class Runner:
                            "wait for it to finish", field="taskId")
         run = await self.create_run(task_id, trigger="manual", scheduled_for=None)
         assert run is not None
-        self.start(run)
+        self.launch(run, claimed=False)
         return run
 
     async def create_run(self, task_id: str, *, trigger: str,
@@ -101,10 +138,14 @@ class Runner:
 
         return await self.store.write(tx)
 
-    def start(self, run: Row) -> None:
-        """Execute ``run`` in the background (it was created by ``create_run``)."""
+    def launch(self, run: Row, *, claimed: bool) -> None:
+        """Execute ``run`` in the background.
+
+        ``claimed``: the scheduler already took a slot for it and recorded it as
+        running (``started_at`` set), in the same transaction that created it.
+        """
         self.running[run["task_id"]] = run["id"]
-        task = asyncio.create_task(self._execute(run), name=f"run-{run['id']}")
+        task = asyncio.create_task(self._execute(run, claimed), name=f"run-{run['id']}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -126,11 +167,14 @@ class Runner:
 
     # --- executing ------------------------------------------------------------------
 
-    async def _execute(self, run: Row) -> None:
+    async def _execute(self, run: Row, claimed: bool) -> None:
         task_id, run_id = run["task_id"], run["id"]
+        have_slot = claimed
         try:
-            async with self._slots:
-                await self._run(run)
+            if not claimed:
+                await self.slots.take()
+                have_slot = True
+            await self._run(run, claimed)
         except asyncio.CancelledError:
             await self._finish(run_id, task_id, None, status="failed",
                                error="interrupted: daemon stopped", started=None)
@@ -141,17 +185,22 @@ class Runner:
                                error=f"internal error: {type(exc).__name__}: {exc}",
                                started=None)
         finally:
+            if have_slot:
+                self.slots.give()
             if self.running.get(task_id) == run_id:
                 del self.running[task_id]
 
-    async def _run(self, run: Row) -> None:
+    async def _run(self, run: Row, claimed: bool) -> None:
         run_id, task_id = run["id"], run["task_id"]
-        started = self.clock.now()
         t0 = time.monotonic()
-        ok = await self.store.write(lambda s: s.update("runs", run_id, {
-            "status": "running", "started_at": iso(started)}))
-        if not ok:
-            return  # the task (and its runs) was deleted meanwhile
+        if claimed:
+            started = parse_iso(run["started_at"])
+        else:
+            started = self.clock.now()
+            ok = await self.store.write(lambda s: s.update("runs", run_id, {
+                "status": "running", "started_at": iso(started)}))
+            if not ok:
+                return  # the task (and its runs) was deleted meanwhile
         inputs = await self.store.read(lambda s: _load_inputs(s, task_id))
         if inputs is None:
             return

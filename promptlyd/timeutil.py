@@ -9,6 +9,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def to_ms(dt: datetime) -> datetime:
+    """``dt`` truncated to what ``iso`` keeps, so stored and in-memory instants agree."""
+    return dt.replace(microsecond=dt.microsecond // 1000 * 1000)
+
+
 def iso(dt: datetime) -> str:
     """``2019-12-27T18:11:19.117Z`` — always UTC, always milliseconds."""
     if dt.tzinfo is None:
@@ -23,3 +28,11 @@ def parse_iso(text: str) -> datetime:
     if dt.tzinfo is None:
         raise ValueError(f"{text!r} has no UTC offset")
     return dt.astimezone(UTC)
+
+
+def month_start(now: datetime, zone: str) -> datetime:
+    """The first instant of ``now``'s calendar month in ``zone`` (budgets count per month)."""
+    from zoneinfo import ZoneInfo
+
+    local = now.astimezone(ZoneInfo(zone))
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,7 +16,7 @@ from promptlyd.errors import NotAvailable, NotFound
 from promptlyd.shapes import common as c
 from promptlyd.shapes.runs import run_to_api
 from promptlyd.store.db import Store
-from promptlyd.timeutil import iso
+from promptlyd.timeutil import iso, month_start
 
 
 async def list_runs(request: Request) -> Response:
@@ -64,11 +62,6 @@ async def get_model(request: Request) -> Response:
         raise NotFound(f"no model with id {model_id!r}; list them with GET /api/promptly/models",
                        field="modelId")
     return JSON(info.to_api())
-
-
-def month_start(now: datetime, zone: str) -> datetime:
-    local = now.astimezone(ZoneInfo(zone))
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
 async def billing_status(request: Request) -> Response:

@@ -26,7 +26,7 @@ from promptlyd.shapes.runs import run_to_api
 from promptlyd.shapes.skills import skill_to_api
 from promptlyd.shapes.sources import source_to_api
 from promptlyd.store.db import Row, Store
-from promptlyd.timeutil import iso
+from promptlyd.timeutil import iso, to_ms
 
 KIND_WHAT = {"skills": "skill", "sources": "source"}
 
@@ -78,7 +78,7 @@ async def create_task(request: Request) -> Response:
     ctx = ctx_of(request)
     inp = shape.parse_task_input(await json_body(request), creating=True,
                                  check_model=ctx.check_model)
-    now = ctx.clock.now()
+    now = to_ms(ctx.clock.now())
     stamp = iso(now)
     row: Row = {
         "id": str(uuid.uuid4()),
@@ -121,7 +121,7 @@ async def update_task(request: Request) -> Response:
     task_id = path_id(request, "taskId", "task")
     inp = shape.parse_task_input(await json_body(request), creating=False,
                                  check_model=ctx.check_model)
-    now = ctx.clock.now()
+    now = to_ms(ctx.clock.now())
 
     def tx(store: Store) -> dict[str, Any]:
         row = _get_task(store, task_id)

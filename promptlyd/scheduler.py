@@ -1,0 +1,247 @@
+"""The wake loop: sleep until the earliest due task, fire it, repeat.
+
+A heap holds each active task's next fire instant (loaded once at start,
+updated by every API change through ``task_changed``). The loop sleeps on a
+``Waker`` until the heap's top is due, a change wakes it early, or the wall
+clock jumps. Nothing polls the database: while idle the daemon does no work.
+
+Everything due at one wake-up is claimed in ONE write transaction (runs
+inserted, slots taken, each task's next instant stored), so a burst of a
+thousand due tasks costs one commit. Per task and wake-up, the rule is:
+
+- the slot served is the LATEST one due (after downtime or a suspend, at most
+  one catch-up run per task — never a burst);
+- a slot older than the task's catch-up window (config, per-task override) is
+  skipped, logged;
+- a slot due while the task's previous run still runs is skipped, logged;
+- with the month's budget exhausted, the run is recorded failed "budget exceeded";
+- ``once`` tasks become ``completed`` (``nextRunAt`` null);
+- a slot is served at most once: the runs table's UNIQUE (task, slot) refuses
+  a second run for it, even across crashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from promptlyd.config import Config
+from promptlyd.schedule import latest_fire, next_fire
+from promptlyd.shapes.tasks import spec_of
+from promptlyd.store import AsyncStore
+from promptlyd.store.db import Row, Store
+from promptlyd.timeutil import iso, month_start, parse_iso
+
+if TYPE_CHECKING:
+    from promptlyd.clock import Clock
+    from promptlyd.runner import Runner
+    from promptlyd.waker import Waker
+
+log = logging.getLogger("promptlyd.scheduler")
+
+CATCHUP_AFTER = timedelta(seconds=60)  # later than this, a run is labelled a catch-up
+_EPS = timedelta(microseconds=1)
+
+
+@dataclass
+class Claim:
+    """What one wake-up decided (built in the writer thread, acted on in the loop)."""
+
+    runs: list[tuple[Row, bool]] = field(default_factory=list)  # (run, claimed)
+    next_due: dict[str, datetime | None] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+class _Capacity:
+    """Slots taken in the loop thread before the claim; the claim spends them."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def try_take(self) -> bool:
+        if self.count > 0:
+            self.count -= 1
+            return True
+        return False
+
+    def give(self) -> None:
+        self.count += 1
+
+
+class Scheduler:
+    def __init__(self, *, config: Config, store: AsyncStore, clock: Clock, runner: Runner,
+                 waker: Waker | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.runner = runner
+        self.waker = waker
+        self._heap: list[tuple[datetime, str]] = []
+        self._due: dict[str, datetime] = {}
+        self._wake = asyncio.Event()
+        self.wakeups = 0  # how many times the loop woke (for tests and the idle figure)
+
+    # --- told by the API -------------------------------------------------------------
+
+    def task_changed(self, task_id: str, next_run_at: str | None) -> None:
+        self._set(task_id, None if next_run_at is None else parse_iso(next_run_at))
+        self._wake.set()
+
+    def task_deleted(self, task_id: str) -> None:
+        self._set(task_id, None)
+        self._wake.set()
+
+    def _set(self, task_id: str, when: datetime | None) -> None:
+        if when is None:
+            self._due.pop(task_id, None)
+            return
+        self._due[task_id] = when
+        heapq.heappush(self._heap, (when, task_id))
+
+    def next_due(self) -> datetime | None:
+        """The earliest instant something is due (stale heap entries dropped)."""
+        while self._heap:
+            when, task_id = self._heap[0]
+            if self._due.get(task_id) == when:
+                return when
+            heapq.heappop(self._heap)
+        return None
+
+    def upcoming(self) -> list[tuple[datetime, str]]:
+        return sorted((w, t) for t, w in self._due.items())
+
+    # --- the loop -------------------------------------------------------------------------
+
+    async def load(self) -> int:
+        rows = await self.store.read(lambda s: s.conn.execute(
+            "SELECT id, next_run_at FROM tasks WHERE status = 'active' "
+            "AND next_run_at IS NOT NULL").fetchall())
+        for task_id, next_run_at in rows:
+            self._set(task_id, parse_iso(next_run_at))
+        return len(rows)
+
+    async def run(self) -> None:
+        """Fire what is due, sleep until the next, forever (cancel to stop)."""
+        assert self.waker is not None
+        while True:
+            self._wake.clear()
+            await self.step(self.clock.now())
+            reason = await self.waker.wait(self.next_due(), self._wake)
+            self.wakeups += 1
+            if reason == "jump":
+                log.info("the wall clock jumped: re-checking what is due")
+
+    async def step(self, now: datetime) -> list[Row]:
+        """Claim and launch every task due at ``now``; returns the runs created."""
+        due: list[tuple[str, datetime]] = []
+        while (top := self.next_due()) is not None and top <= now:
+            when, task_id = heapq.heappop(self._heap)
+            del self._due[task_id]
+            due.append((task_id, when))
+        if not due:
+            return []
+        running = set(self.runner.running)
+        taken = 0
+        while taken < len(due) and self.runner.slots.try_take():
+            taken += 1
+        capacity = _Capacity(taken)
+        try:
+            claim = await self.store.write(lambda s: self._claim(s, due, running, capacity, now))
+        finally:
+            for _ in range(capacity.count):  # what the claim did not spend goes back
+                self.runner.slots.give()
+        for task_id, when in claim.next_due.items():
+            if task_id not in self._due or when is not None:
+                self._set(task_id, when)
+        for run, claimed in claim.runs:
+            if run["status"] in ("running", "pending"):
+                self.runner.launch(run, claimed=claimed)
+        return [r for r, _ in claim.runs]
+
+    def _claim(self, store: Store, due: list[tuple[str, datetime]], running: set[str],
+               slots: Any, now: datetime) -> Claim:
+        """Runs in the writer thread, inside one transaction."""
+        claim = Claim()
+        stamp = iso(self.clock.now())
+        over_budget = self._over_budget(store, now)
+        for task_id, when in due:
+            task = store.get("tasks", task_id)
+            if task is None or task["status"] != "active" or task["next_run_at"] != iso(when):
+                continue  # changed since it was queued; task_changed has the new time
+            spec = spec_of(task)
+            slot = latest_fire(spec, now, when - _EPS) or when
+            following = next_fire(spec, now)
+            changes: Row = {"next_run_at": None if following is None else iso(following)}
+            if following is None:
+                changes["status"] = "completed"
+            claim.next_due[task_id] = following
+            window = task.get("catch_up_window_hours")
+            window_h = self.config.catch_up_window_hours if window is None else window
+            late = now - slot
+            label = f"task {task_id[:8]} ({task['name']}) slot {iso(slot)}"
+            if late > timedelta(hours=window_h):
+                log.info("%s skipped: missed by %s, outside the %g h catch-up window",
+                         label, _human(late), window_h)
+                claim.skipped.append(task_id)
+            elif task_id in running:
+                log.warning("%s skipped: the previous run is still running", label)
+                claim.skipped.append(task_id)
+            else:
+                run = self._new_run(task_id, slot, late, stamp, over_budget, slots)
+                try:
+                    store.insert("runs", run)
+                except Exception as exc:  # the UNIQUE (task, slot): served already
+                    import sqlite3
+
+                    if not isinstance(exc, sqlite3.IntegrityError):
+                        raise
+                    log.info("%s already served: not running it twice", label)
+                    if run["status"] == "running":
+                        slots.give()
+                else:
+                    claim.runs.append((run, run["status"] == "running"))
+                    if run["status"] == "failed":
+                        log.warning("%s not run: %s", label, run["error"])
+            store.update("tasks", task_id, changes)
+        return claim
+
+    def _new_run(self, task_id: str, slot: datetime, late: timedelta, stamp: str,
+                 over_budget: str | None, slots: Any) -> Row:
+        run: Row = {"id": str(uuid.uuid4()), "task_id": task_id, "scheduled_for": iso(slot),
+                    "trigger": "catchup" if late > CATCHUP_AFTER else "schedule",
+                    "created_at": stamp}
+        if over_budget is not None:
+            run.update(status="failed", error=over_budget, started_at=stamp,
+                       completed_at=stamp, duration_ms=0)
+        elif slots.try_take():
+            run.update(status="running", started_at=stamp)
+        else:
+            run["status"] = "pending"
+        return run
+
+    def _over_budget(self, store: Store, now: datetime) -> str | None:
+        budget = self.config.budget
+        if budget.runs_limit is None and budget.monthly_budget_cents is None:
+            return None
+        runs, cost = store.usage_since(iso(month_start(now, self.config.timezone)))
+        if budget.runs_limit is not None and runs >= budget.runs_limit:
+            return (f"budget exceeded: {runs} runs this month (runs_limit {budget.runs_limit}); "
+                    "raise [budget] runs_limit in the config")
+        if budget.monthly_budget_cents is not None and cost >= budget.monthly_budget_cents:
+            return (f"budget exceeded: {cost:.2f} cents spent this month (monthly_budget_cents "
+                    f"{budget.monthly_budget_cents}); raise it in the config")
+        return None
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds / 3600:.1f} h"
