@@ -89,6 +89,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(code)
 
 
+def _warm_sdks(config: Config) -> None:
+    from promptlyd.providers.warm import warm_sdks
+
+    warm_sdks(p.kind for p in config.providers.values())
+
+
 class Daemon:
     def __init__(self, config: Config, *, config_arg: str | None = None,
                  socket_arg: str | None = None) -> None:
@@ -135,6 +141,8 @@ class Daemon:
                               waker=make_waker())
         self._scheduler = scheduler
         ctx.listeners.append(scheduler)
+        ctx.counters.update(schedulerWakeups=lambda: scheduler.wakeups,
+                            runsActive=lambda: runner.busy)
         scheduled = await scheduler.load()
         server = ApiServer(create_app(ctx), bind_unix_socket(config.socket))
         await server.start()
@@ -143,6 +151,7 @@ class Daemon:
             loop.add_signal_handler(sig, self._on_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self._on_reload, ctx)
         loop_task = asyncio.create_task(scheduler.run(), name="scheduler")
+        warm = asyncio.create_task(asyncio.to_thread(_warm_sdks, config), name="warm-sdks")
         log.info("promptlyd %s ready on %s (database %s, %d task(s) scheduled, pid %d)",
                  __version__, config.socket, config.database, scheduled, os.getpid())
         sd_notify("READY=1\nSTATUS=serving", os.environ)
@@ -151,7 +160,7 @@ class Daemon:
         finally:
             sd_notify("STOPPING=1", os.environ)
             loop_task.cancel()  # start no new runs
-            await asyncio.gather(loop_task, return_exceptions=True)
+            await asyncio.gather(loop_task, warm, return_exceptions=True)
             if runner.busy:
                 log.info("waiting up to %g s for %d run(s) to finish",
                          config.shutdown_grace_seconds, runner.busy)

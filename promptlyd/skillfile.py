@@ -13,8 +13,13 @@ Decisions, so nobody has to guess:
   CRLF files both work; the style of the opening line is the file's style.
 * ``content`` is the body with the one blank line after the front matter and
   the file's final line ending removed; every other byte is kept.
-  ``render_skill`` always writes that blank line and a final newline, so
-  ``parse(render(x)).content == x`` for any text.
+  ``render_skill`` writes that blank line and a final newline around any
+  non-empty content, so ``parse(render(x)).content == x`` for any text.
+* ``render_skill`` with ``previous_text`` edits the old file in place: only
+  changed keys, where they live, in the spelling used; everything else stays
+  byte for byte. The result is parsed back and checked; if an in-place edit
+  is not safe (aliases, a flow-style front matter) the front matter is
+  rewritten as clean YAML holding the same data.
 * Lenient where we can be: a file without front matter, or without ``name``,
   is a usable skill named after its slug, carrying a warning. Fields of the
   wrong type are ignored with a warning. Only what we cannot read is a
@@ -272,17 +277,10 @@ def _load_front_matter(split: _Split) -> dict[str, Any]:
 
 
 def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
+    kinds = ((bool, "true/false"), ((int, float), "a number"), (str, "text"),
+             (list, "a list"), (dict, "a mapping"))
+    return next((word for types, word in kinds if isinstance(value, types)),
+                type(value).__name__)
 
 
 # --------------------------------------------------------------------------
@@ -500,13 +498,14 @@ def slugify(name: str) -> str:
     """A slug for a new skill: lowercase ASCII letters, digits and single hyphens.
 
     At most 64 characters (a valid Agent Skills name); ``"skill"`` when
-    nothing usable is left.
+    nothing usable is left, and never ``"readme"`` (``readme.md`` is not loaded).
     """
     text = unicodedata.normalize("NFKD", name.casefold())
     text = text.encode("ascii", "ignore").decode("ascii")
     text = re.sub(r"['`]", "", text)
     text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
-    return text[:64].rstrip("-") or "skill"
+    text = text[:64].rstrip("-") or "skill"
+    return "readme-skill" if text == "readme" else text
 
 
 # --------------------------------------------------------------------------
@@ -811,6 +810,8 @@ def _update(
             meta_new[fname] = _metadata_value(new)
         else:
             top_new[fname] = _plain(new)
+    if meta_ops and meta is not None and not meta and not meta_new:
+        del merged["metadata"]  # an empty "metadata:" would read as null
     merged.update(top_new)
     if meta_new:
         if meta is None:
@@ -831,14 +832,19 @@ def _update(
             split.yaml, split.nl, data, merged, top_ops, meta_ops, top_new, meta_new))
     except _Fallback:
         text = None
-    if text is None or not _parses_to(text, merged, content):
-        dumped = yaml.safe_dump(merged, sort_keys=False, allow_unicode=True, width=_WIDE,
-                                default_flow_style=None) if merged else ""
+    if text is not None and _parses_to(text, merged, content):
+        return text
+    # Rewrite the front matter as clean YAML. PyYAML writes some line-break
+    # characters raw when allowed Unicode, so fall back to escaping it all.
+    for allow_unicode in (True, False):
+        dumped = yaml.safe_dump(merged, sort_keys=False, allow_unicode=allow_unicode,
+                                width=_WIDE, default_flow_style=None) if merged else ""
         text = assemble(dumped.replace("\n", split.nl))
-        if not _parses_to(text, merged, content):  # pragma: no cover - a bug if reached
-            raise ValueError("could not update the skill file without changing other keys; "
-                             "edit its front matter by hand")
-    return text
+        if _parses_to(text, merged, content):
+            return text
+    raise ValueError(  # pragma: no cover - a bug if reached
+        "could not update the skill file without changing other keys; "
+        "edit its front matter by hand")
 
 
 _DELETE = object()
@@ -868,7 +874,7 @@ def _edit_front_matter(
             meta_node = editor.pair(root, "metadata")[1]
             if not isinstance(meta_node, MappingNode):
                 raise _Fallback("metadata is an alias")
-            if not merged["metadata"]:
+            if "metadata" not in merged:
                 editor.delete(root, "metadata")
             elif meta_node.flow_style:
                 editor.replace(root, "metadata", merged["metadata"])

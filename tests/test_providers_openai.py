@@ -69,7 +69,9 @@ class Sleeps:
 
 @pytest.fixture
 def server() -> Iterator[OpenAIServer]:
-    yield from running(OpenAIServer())
+    for s in running(OpenAIServer()):
+        yield s
+        assert s.errors == []  # the fake itself never broke
 
 
 def config_for(server: OpenAIServer, *, name: str = "local", api_key: str | None = None,
@@ -162,6 +164,32 @@ async def test_list_models_error_is_mapped(
     with pytest.raises(ModelError) as info:
         await within(provider.list_models())
     assert info.value.kind == "server"
+
+
+async def test_a_slow_answer_can_be_released_without_sleeping(
+    server: OpenAIServer, provider: OpenAICompatProvider,
+) -> None:
+    server.script([slow(30, then=reply("at last"))])
+    call = asyncio.create_task(provider.complete(ask()))
+    await within(asyncio.to_thread(server.wait_for_requests, 1))
+    assert not call.done()
+    server.release()
+    response = await within(call)
+    assert response.text == "at last"
+
+
+def test_fake_server_echoes_by_default_for_sync_callers(server: OpenAIServer) -> None:
+    import json
+    import urllib.request
+
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "ping"}]})
+    request = urllib.request.Request(f"{server.base_url}/chat/completions", data=body.encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        payload = json.load(answer)
+    assert payload["choices"][0]["message"]["content"] == "ping"
+    assert payload["usage"]["prompt_tokens"] == 10
+    assert server.pending == 0
 
 
 # --- tools ---------------------------------------------------------------------------
@@ -408,6 +436,14 @@ async def test_registry_resolves_ids_with_slashes_and_caches_providers() -> None
     await registry.aclose()
 
 
+async def test_resolving_from_worker_threads_shares_one_provider() -> None:
+    registry = ProviderRegistry(default_configs(), Secrets())  # keyring lookups block
+    found = await within(asyncio.gather(
+        *(asyncio.to_thread(registry.resolve, "ollama/llama3.2") for _ in range(8))))
+    assert len({id(provider) for provider, _ in found}) == 1
+    await registry.aclose()
+
+
 async def test_registry_unknown_provider_names_the_known_ones() -> None:
     registry = ProviderRegistry(default_configs(), Secrets())
     with pytest.raises(ModelError) as info:
@@ -458,7 +494,7 @@ async def test_a_changed_key_builds_a_new_provider(server: OpenAIServer) -> None
 
 async def test_registry_applies_timeout_and_max_retries(server: OpenAIServer) -> None:
     config = ProviderConfig(name="slowpoke", kind="openai", base_url=server.base_url,
-                            local=True, timeout_seconds=0.5, max_retries=1)
+                            local=True, timeout_seconds=0.25, max_retries=1)
     sleeps = Sleeps()
     registry = ProviderRegistry({"slowpoke": config}, Secrets(), sleep=sleeps)
     server.script([slow(5), slow(5)])

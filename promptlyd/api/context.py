@@ -41,6 +41,7 @@ class AppContext:
     listeners: list[TaskListener] = field(default_factory=list)
     runner: RunStarter | None = None
     models_lister: Callable[[], Any] | None = None
+    counters: dict[str, Callable[[], int]] = field(default_factory=dict)
     source_tester: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
 
     def check_model(self, model: str, field_name: str = "model") -> str:

@@ -110,6 +110,8 @@ async def health(request: Request) -> Response:
         "organizationId": ctx.organization_id,
         "timezone": ctx.config.timezone,
         "database": str(ctx.config.database),
+        "counters": {"dbReads": ctx.store.reads, "dbWrites": ctx.store.writes,
+                     **({k: v() for k, v in ctx.counters.items()})},
     })
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from promptlyd.providers.base import (
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
     from promptlyd.config import ProviderConfig
 
 log = logging.getLogger(__name__)
+
+# The SDK warns (DeprecationWarning) on every call with a deprecated model; a daemon
+# says so once in its log instead, and tests running with warnings as errors still pass.
+_DEPRECATED_WARNING = r"The model '.*' is deprecated and will reach end-of-life"
 
 
 def to_anthropic_messages(request: ModelRequest) -> list[dict[str, Any]]:
@@ -76,6 +81,7 @@ class AnthropicProvider:
         self._api_key = api_key
         self._ctx = ErrorContext.of(config, api_key)
         self._client: AsyncAnthropic | None = None
+        self._deprecations_seen: set[str] = set()
 
     def _sdk(self) -> AsyncAnthropic:
         if self._client is None:
@@ -107,6 +113,7 @@ class AnthropicProvider:
             params["tools"] = to_anthropic_tools(request)
         if request.temperature is not None:
             params["temperature"] = request.temperature
+        self._note_deprecation(request.model)
         log.debug("%s: message with model %s (%d messages, %d tools)",
                   self.name, request.model, len(params["messages"]), len(request.tools))
         try:
@@ -135,6 +142,25 @@ class AnthropicProvider:
                 raise
             raise mapped from exc
         return names
+
+    def _note_deprecation(self, model: str) -> None:
+        installed = any(
+            action == "ignore" and getattr(message, "pattern", None) == _DEPRECATED_WARNING
+            for action, message, *_ in warnings.filters)
+        if not installed:  # (test runners reset the filters between tests)
+            warnings.filterwarnings("ignore", message=_DEPRECATED_WARNING,
+                                    category=DeprecationWarning)
+        if model in self._deprecations_seen:
+            return
+        self._deprecations_seen.add(model)
+        try:
+            from anthropic._data import DEPRECATED_MODELS
+        except ImportError:  # the SDK moved it: we only lose the log line
+            return
+        end_of_life = DEPRECATED_MODELS.get(model)
+        if end_of_life:
+            log.warning("%s: model %s is deprecated and reaches end-of-life on %s; "
+                        "choose a newer model", self.name, model, end_of_life)
 
     def _map_error(self, exc: Exception, model: str | None) -> ModelError | None:
         """SDK exception → ModelError; None for anything we do not recognise."""

@@ -177,8 +177,10 @@ class ModelError(PromptlydError):
 
 
 def secret_env_var(secret_name: str) -> str:
-    """The env var the secret store falls back to: ``anthropic`` → ``ANTHROPIC_API_KEY``."""
-    return secret_name.upper().replace("-", "_") + "_API_KEY"
+    """The env var the secret store reads first: ``anthropic`` → ``ANTHROPIC_API_KEY``."""
+    from promptlyd.secrets import env_var_names  # the store's own rule, so messages agree
+
+    return env_var_names(secret_name)[0]
 
 
 @dataclass(frozen=True)

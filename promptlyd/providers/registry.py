@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
@@ -86,6 +87,7 @@ class ProviderRegistry:
         self._sleep = sleep
         self._cache: dict[str, tuple[str | None, Provider]] = {}
         self._retired: list[Provider] = []
+        self._lock = threading.Lock()
 
     def names(self) -> list[str]:
         return sorted(self._configs)
@@ -118,22 +120,25 @@ class ProviderRegistry:
             field=config.api_key)
 
     def get(self, name: str) -> Provider:
+        """The provider called ``name``. Looks the key up, which may block (keyring):
+        async callers use ``asyncio.to_thread``; the cache is safe across threads."""
         config = self.config(name)
         key = self.api_key(name)
-        cached = self._cache.get(name)
-        if cached is not None:
-            cached_key, provider = cached
-            if cached_key == key:
-                return provider
-            self._retired.append(provider)
-        factory = self._kinds.get(config.kind)
-        if factory is None:
-            known = ", ".join(sorted(self._kinds))
-            raise ModelError(
-                f"provider {name!r} uses kind {config.kind!r}, which nothing installed "
-                f"speaks (known kinds: {known})", kind="not_found", provider=name)
-        provider = factory(config, key)
-        self._cache[name] = (key, provider)
+        with self._lock:
+            cached = self._cache.get(name)
+            if cached is not None:
+                cached_key, provider = cached
+                if cached_key == key:
+                    return provider
+                self._retired.append(provider)
+            factory = self._kinds.get(config.kind)
+            if factory is None:
+                known = ", ".join(sorted(self._kinds))
+                raise ModelError(
+                    f"provider {name!r} uses kind {config.kind!r}, which nothing installed "
+                    f"speaks (known kinds: {known})", kind="not_found", provider=name)
+            provider = factory(config, key)
+            self._cache[name] = (key, provider)
         log.debug("provider %s ready (%s at %s)", name, config.kind, config.base_url)
         return provider
 
@@ -151,8 +156,9 @@ class ProviderRegistry:
                            max_delay=self._retry_max_delay, sleep=self._sleep)
 
     async def aclose(self) -> None:
-        providers = self._retired + [provider for _, provider in self._cache.values()]
-        self._cache.clear()
-        self._retired.clear()
+        with self._lock:
+            providers = self._retired + [provider for _, provider in self._cache.values()]
+            self._cache.clear()
+            self._retired.clear()
         for provider in providers:
             await provider.aclose()

@@ -312,6 +312,8 @@ class AsyncStore:
         self._local = threading.local()
         self._writer: Store | None = None
         self._reader: Store | None = None
+        self.reads = 0  # transactions run, for /health and the idle benchmark
+        self.writes = 0
 
     def open(self) -> None:
         """Open both connections (blocking; call once before serving)."""
@@ -346,10 +348,12 @@ class AsyncStore:
             store.conn.execute("COMMIT")
 
     async def write(self, fn: Callable[[Store], T]) -> T:
+        self.writes += 1
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer_pool, self._write_sync, fn)
 
     async def read(self, fn: Callable[[Store], T]) -> T:
+        self.reads += 1
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader_pool, self._read_sync, fn)
 

@@ -25,7 +25,18 @@ Behaviours (API-neutral; each server renders them in its own wire format):
 
 Scripted behaviours are used in order, one per completion request; when the queue
 is empty the server uses ``server.default`` (``echo()`` unless given). ``require_key``
-makes it check the API key header first and answer 401 as the real API does.
+makes it check the API key first and answer 401 as the real API does.
+
+Inspecting: ``requests`` / ``completion_requests`` (``Recorded``: method, path,
+lowercased headers, parsed JSON body), ``key_of(recorded)`` (the API key sent,
+wherever the SDK put it), ``wait_for_requests(n)`` (blocking; from async code use
+``asyncio.to_thread``), ``pending`` (scripted behaviours left), ``errors``
+(tracebacks from inside the fake: should stay empty). ``models`` and
+``models_error`` drive ``GET /v1/models``. As a pytest fixture::
+
+    @pytest.fixture
+    def openai_server() -> Iterator[OpenAIServer]:
+        yield from running(OpenAIServer())
 """
 
 from __future__ import annotations
@@ -178,6 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 1024  # bursts of concurrent runs (the default backlog is 5)
     daemon_threads = False  # server_close() joins the handler threads
     block_on_close = True
 
@@ -214,13 +226,16 @@ class FakeModelServer:
         self._ids = itertools.count(1)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = False
 
     # lifecycle
     def start(self) -> Self:
         if self._httpd is None:
+            self._stopping = False
             self._httpd = _HTTPServer(self)
+            # shutdown() waits up to one poll interval: keep it short, tests stop a lot.
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01},
                 name=f"{type(self).__name__}", daemon=True)
             self._thread.start()
         return self
@@ -229,6 +244,7 @@ class FakeModelServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self._stopping = True
         self.release()
         httpd.shutdown()
         httpd.server_close()
@@ -309,7 +325,7 @@ class FakeModelServer:
         self._respond(handler, recorded)
 
     def _respond(self, handler: _Handler, request: Recorded) -> None:
-        if self.require_key is not None and self._key(request.headers) != self.require_key:
+        if self.require_key is not None and self.key_of(request) != self.require_key:
             self._send_status(handler, Status(401, message=self.bad_key_message))
             return
         if request.method == "GET" and request.path == self.models_path:
@@ -334,7 +350,8 @@ class FakeModelServer:
         if isinstance(behaviour, Dynamic):
             self._perform(handler, request, behaviour.fn(request), release)
         elif isinstance(behaviour, Slow):
-            release.wait(behaviour.seconds)
+            if not self._stopping:
+                release.wait(behaviour.seconds)
             self._perform(handler, request, behaviour.then, release)
         elif isinstance(behaviour, Status):
             self._send_status(handler, behaviour)
@@ -382,8 +399,10 @@ class FakeModelServer:
     # the wire format (subclasses)
     bad_key_message = "invalid API key"
 
-    def _key(self, headers: dict[str, str]) -> str | None:
-        raise NotImplementedError
+    def key_of(self, request: Recorded) -> str | None:
+        """The API key a request carried, wherever this API puts it."""
+        auth = request.headers.get("authorization", "")
+        return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
 
     def _reply_body(self, behaviour: Reply, request: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
@@ -418,10 +437,6 @@ class OpenAIServer(FakeModelServer):
     completion_path = "/v1/chat/completions"
     url_suffix = "/v1"
     bad_key_message = "Incorrect API key provided. You can find your API key in your account."
-
-    def _key(self, headers: dict[str, str]) -> str | None:
-        auth = headers.get("authorization", "")
-        return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
 
     def _reply_body(self, behaviour: Reply, request: dict[str, Any]) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant",
@@ -471,8 +486,9 @@ class AnthropicServer(FakeModelServer):
     completion_path = "/v1/messages"
     bad_key_message = "invalid x-api-key"
 
-    def _key(self, headers: dict[str, str]) -> str | None:
-        return headers.get("x-api-key")
+    def key_of(self, request: Recorded) -> str | None:
+        # The API takes x-api-key; newer SDKs send the key as a Bearer token instead.
+        return request.headers.get("x-api-key") or super().key_of(request)
 
     def _reply_body(self, behaviour: Reply, request: dict[str, Any]) -> dict[str, Any]:
         content: list[dict[str, Any]] = []

@@ -1,0 +1,140 @@
+"""Scheduler precision and idle cost, on the real daemon.
+
+Run: ``.venv/bin/python -m tests.bench.precision`` — one JSON line:
+
+- single: 100 tasks due at distinct instants 50 ms apart; lateness = startedAt − due
+  (targets p50 ≤ 2 ms, p99 ≤ 10 ms);
+- burst: 1,000 tasks due at the same instant, max_concurrent_runs = 2,000
+  (targets p50 ≤ 10 ms, p99 ≤ 25 ms);
+- idle: the daemon's CPU time over the following 60 s with nothing due (target
+  ≤ 60 ms), and the database transactions and scheduler wake-ups in that time
+  (target 0).
+
+10,000 further active tasks exist that are not due, and the model is an
+instant loopback OpenAI-compatible server. Due instants are planted in the
+stopped daemon's database (the API takes minutes, not milliseconds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.daemon_proc import DaemonProcess
+from tests.fakes.model_servers import OpenAIServer, reply
+from tests.rows import iso
+
+N_IDLE_TASKS = int(os.environ.get("BENCH_IDLE_TASKS", "10000"))
+N_SINGLE, SINGLE_GAP = 100, 0.050
+N_BURST = 1000
+IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "60"))
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))], 3)
+
+
+def summary(ms: list[float]) -> dict[str, float]:
+    return {"p50_ms": pct(ms, 50), "p99_ms": pct(ms, 99), "max_ms": round(max(ms), 3),
+            "mean_ms": round(statistics.fmean(ms), 3), "n": len(ms)}
+
+
+def main() -> None:
+    home = Path(tempfile.mkdtemp(prefix="pbench-"))
+    runtime = Path(tempfile.mkdtemp(prefix="pb-", dir="/tmp"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMPTLY_", "XDG_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "c"), XDG_DATA_HOME=str(home / "d"),
+               XDG_RUNTIME_DIR=str(runtime))
+    server = OpenAIServer(default=reply("ok", usage=(1, 1))).start()
+    (home / "c" / "promptly").mkdir(parents=True)
+    (home / "c" / "promptly" / "config.toml").write_text(
+        'log_level = "WARNING"\ntimezone = "UTC"\nmax_concurrent_runs = 2000\n'
+        f'[providers.fake]\nkind = "openai"\nbase_url = "{server.base_url}"\nlocal = true\n')
+    daemon = DaemonProcess(env, runtime / "promptly" / "promptlyd.sock", home / "daemon.log")
+    db = home / "d" / "promptly" / "promptly.db"
+    try:
+        daemon.start()
+        ids: list[str] = []
+        with daemon.client() as api:
+            for i in range(N_IDLE_TASKS + N_SINGLE + N_BURST):
+                r = api.post("/api/promptly/tasks", json={
+                    "name": f"t{i}", "prompt": "p", "model": "fake/m", "schedule": "once",
+                    "scheduledDate": "2099-01-01", "scheduleTime": "09:00"})
+                assert r.status_code == 201, r.text
+                ids.append(r.json()["id"])
+        daemon.stop()
+        single_ids = ids[N_IDLE_TASKS:N_IDLE_TASKS + N_SINGLE]
+        burst_ids = ids[N_IDLE_TASKS + N_SINGLE:]
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
+        due: dict[str, datetime] = {}
+        for i, tid in enumerate(single_ids):
+            due[tid] = start + timedelta(seconds=i * SINGLE_GAP)
+        burst_at = start + timedelta(seconds=N_SINGLE * SINGLE_GAP + 3)
+        for tid in burst_ids:
+            due[tid] = burst_at
+        conn = sqlite3.connect(db)
+        with conn:
+            conn.executemany("UPDATE tasks SET next_run_at = ? WHERE id = ?",
+                             [(iso(w), t) for t, w in due.items()])
+        conn.close()
+        daemon.start()
+        with daemon.client(timeout=120) as api:
+            deadline = time.monotonic() + 120
+            while True:
+                stats = api.get("/api/promptly/stats").json()
+                if stats["successfulRuns"] + stats["failedRuns"] >= N_SINGLE + N_BURST:
+                    break
+                assert time.monotonic() < deadline, stats
+                time.sleep(0.2)
+            runs = api.get("/api/promptly/runs", params={"limit": 10000}).json()
+            assert stats["failedRuns"] == 0, [r.get("error") for r in runs][:3]
+            lateness = {r["taskId"]: (datetime.fromisoformat(r["startedAt"].replace(
+                "Z", "+00:00")) - due[r["taskId"]]).total_seconds() * 1000 for r in runs}
+            single = [lateness[t] for t in single_ids]
+            burst = [lateness[t] for t in burst_ids]
+            time.sleep(1.0)  # let the last deliveries and log lines settle
+            h0 = api.get("/api/promptly/health").json()["counters"]
+            cpu0 = cpu_seconds(daemon.pid)
+            time.sleep(IDLE_SECONDS)
+            cpu1 = cpu_seconds(daemon.pid)
+            h1 = api.get("/api/promptly/health").json()["counters"]
+        idle_cpu_ms = (cpu1 - cpu0) * 1000
+        # the two /health calls themselves are not database work
+        idle = {"seconds": IDLE_SECONDS, "cpu_ms": round(idle_cpu_ms, 1),
+                "cpu_ms_per_min": round(idle_cpu_ms * 60 / IDLE_SECONDS, 1),
+                "db_transactions": (h1["dbReads"] - h0["dbReads"])
+                + (h1["dbWrites"] - h0["dbWrites"]),
+                "scheduler_wakeups": h1["schedulerWakeups"] - h0["schedulerWakeups"]}
+    finally:
+        daemon.stop()
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(runtime, ignore_errors=True)
+    print(json.dumps({
+        "bench": "precision", "idle_tasks": N_IDLE_TASKS, "single": summary(single),
+        "burst": summary(burst), "idle": idle,
+        "single_first": [round(x, 1) for x in single[:12]] if os.environ.get("BENCH_DEBUG") else None,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                    "platform": platform.platform()},
+        "date": time.strftime("%Y-%m-%d"),
+    }))
+
+
+if __name__ == "__main__":
+    main()
