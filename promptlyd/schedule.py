@@ -576,7 +576,9 @@ class _Cron:
                 best = t
                 if stop is None:
                     slack = _slack(self.zone, t)
-                    return best
+                    if not slack:
+                        return best
+                    stop = wall + slack
 
     def latest(self, not_after: datetime, not_before: datetime) -> datetime | None:
         start = _wall(not_after, self.zone) + _slack(self.zone, not_after) + _MINUTE

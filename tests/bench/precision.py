@@ -129,7 +129,6 @@ def main() -> None:
     print(json.dumps({
         "bench": "precision", "idle_tasks": N_IDLE_TASKS, "single": summary(single),
         "burst": summary(burst), "idle": idle,
-        "single_first": [round(x, 1) for x in single[:12]] if os.environ.get("BENCH_DEBUG") else None,
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                     "platform": platform.platform()},
         "date": time.strftime("%Y-%m-%d"),
