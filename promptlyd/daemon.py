@@ -104,6 +104,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self._runner: Any = None
         self._scheduler: Any = None
+        self._skills: Any = None
+        self._directory: Any = None
 
     async def run(self) -> int:
         from promptlyd.api.app import create_app
@@ -134,6 +136,11 @@ class Daemon:
         self._runner = runner
         ctx = AppContext(config=config, store=store, clock=clock, catalog=catalog,
                          organization_id=org, started_at=clock.now(), runner=runner)
+        from promptlyd.discovery import ModelDirectory
+
+        directory = ModelDirectory(config, catalog, providers)
+        ctx.models_lister = directory.list
+        self._directory = directory
         from promptlyd.scheduler import Scheduler
         from promptlyd.waker import make_waker
 
@@ -144,6 +151,12 @@ class Daemon:
         ctx.counters.update(schedulerWakeups=lambda: scheduler.wakeups,
                             runsActive=lambda: runner.busy)
         scheduled = await scheduler.load()
+        from promptlyd.skills_sync import SkillSync
+        from promptlyd.skills_write import SkillWriter
+
+        self._skills = skills = SkillSync(store, clock, config.skills_dir)
+        await skills.start()  # scan the skills folder, then watch it
+        ctx.skills = SkillWriter(skills)
         server = ApiServer(create_app(ctx), bind_unix_socket(config.socket))
         await server.start()
         loop = asyncio.get_running_loop()
@@ -168,6 +181,7 @@ class Daemon:
             if cancelled:
                 log.warning("%d run(s) did not finish in time: marked interrupted", cancelled)
             await server.stop()
+            await skills.stop()
             await providers.aclose()
             store.close()
         log.info("stopped")
@@ -206,6 +220,10 @@ class Daemon:
             self._runner.config = new
         if self._scheduler is not None:
             self._scheduler.config = new
+        if self._skills is not None:
+            self._skills.set_root(new.skills_dir)
+        if self._directory is not None:
+            self._directory.config = new
         log.info("SIGHUP: config reloaded from %s", new.path or "defaults")
 
 

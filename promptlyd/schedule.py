@@ -436,7 +436,7 @@ def _compile(spec: ScheduleSpec) -> _Trigger:
     anchor = _utc(spec.anchor, "anchor")
     cron = None if spec.cron_expression is None else parse_cron(spec.cron_expression)
     at = None if spec.schedule_time is None else parse_time(spec.schedule_time)
-    days = parse_days(spec.schedule_days)
+    days = parse_days(spec.schedule_days or ())
     interval = 1 if spec.hourly_interval is None else parse_interval(spec.hourly_interval)
     on = None if spec.scheduled_date is None else parse_date(spec.scheduled_date)
 

@@ -618,7 +618,9 @@ class Redactor:
 
     def add_store(self, store: KeyStore) -> None:
         """Register every value currently in ``store`` (e.g. at daemon start)."""
-        self.update(v for v in (store.get(n) for n in store.names()) if v is not None)
+        # Read them all before taking the lock: a store may call ``add`` on us from ``get``.
+        values = [v for v in (store.get(n) for n in store.names()) if v is not None]
+        self.update(values)
 
     def __len__(self) -> int:
         return len(self._values)

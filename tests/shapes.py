@@ -30,12 +30,12 @@ MODEL_FIELDS = {"id", "codingIndex", "contextLength", "intelligenceIndex", "name
 # What promptlyd adds (SPEC §3, §5), per shape.
 ADDITIONS = {
     "task": {"isActive", "hourlyInterval", "scheduledDate", "catchUpWindowHours"},
-    "skill": {"problem"},
+    "skill": {"problem", "path"},
     "source": set(),
     "run": {"trigger", "scheduledFor", "model", "inputTokens", "outputTokens",
             "tokensEstimated", "renderedPrompt", "toolCalls", "deliveries"},
     "billing": {"monthlyBudgetCents"},
-    "model": {"inputPricePerMillion", "outputPricePerMillion", "local", "available",
+    "model": {"inputPricePerMillion", "outputPricePerMillion", "local", "available", "discovered",
               "availabilityReason"},
 }
 REQUIRED = {

@@ -455,3 +455,23 @@ def test_redacting_filter_scrubs_message_args_and_traceback() -> None:
     assert "WARNING inline [redacted]" in output
     assert "RuntimeError: 401 for key [redacted]" in output
     assert "nothing secret here: 42 tokens" in output
+
+
+def test_redactor_add_store_with_a_store_that_adds_back(tmp_path: Path) -> None:
+    """EnvFallback.get adds each value it hands out to its redactor: add_store on that same
+    redactor must not deadlock (it did, at daemon start, once a secret was stored)."""
+    import threading
+
+    from promptlyd.secrets import EnvFallback, FileStore
+
+    keys = EnvFallback(FileStore(tmp_path / "secrets.json"), {})
+    keys.set("anthropic", "sk-ant-value-1234")
+    done = threading.Event()
+
+    def go() -> None:
+        keys.redactor.add_store(keys)
+        done.set()
+
+    threading.Thread(target=go, daemon=True).start()
+    assert done.wait(5), "add_store deadlocked"
+    assert keys.redactor.redact("key sk-ant-value-1234 here") == "key [redacted] here"

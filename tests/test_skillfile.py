@@ -18,11 +18,11 @@ from promptlyd.skillfile import (
     SkillProblem,
     atomic_write,
     parse_skill,
-    render_skill,
     scan_folder,
     slug_for,
     slugify,
 )
+from promptlyd.skillfile_edit import render_skill
 
 # No example database in the working directory.
 PROPERTY = settings(database=None, deadline=None, max_examples=300,

@@ -6,13 +6,16 @@ import getpass
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from promptlyd.catalog import Catalog
 from promptlyd.clock import Clock
 from promptlyd.config import Config
 from promptlyd.errors import ValidationError
 from promptlyd.store import AsyncStore
+
+if TYPE_CHECKING:
+    from promptlyd.skills_write import SkillWriter
 
 
 class TaskListener(Protocol):
@@ -43,6 +46,7 @@ class AppContext:
     models_lister: Callable[[], Any] | None = None
     counters: dict[str, Callable[[], int]] = field(default_factory=dict)
     source_tester: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+    skills: SkillWriter | None = None  # skill writes go to the skills folder
 
     def check_model(self, model: str, field_name: str = "model") -> str:
         """Accept ``provider/model`` with a configured provider, or a bare catalog name."""

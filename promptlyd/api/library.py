@@ -1,4 +1,9 @@
-"""/api/promptly/skills… and /api/promptly/sources… (CRUD, and the source test hook)."""
+"""/api/promptly/skills… and /api/promptly/sources… (CRUD, and the source test hook).
+
+Skills are files (SPEC §8): their writes go through ``ctx.skills`` (a
+``SkillWriter``), which writes the file and the row together; reads come
+from the rows, which the folder watcher keeps in line with the files.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from promptlyd.api.http import JSON, check_org_query, ctx_of, json_body, no_content, path_id
-from promptlyd.errors import Conflict, NotFound
+from promptlyd.errors import Conflict, NotAvailable, NotFound
 from promptlyd.shapes import common as c
 from promptlyd.shapes import skills as skill_shape
 from promptlyd.shapes import sources as source_shape
+from promptlyd.skills_write import SkillWriter
 from promptlyd.store.db import Row, Store
 from promptlyd.timeutil import iso
 
@@ -34,7 +40,7 @@ def _crud(
     to_columns: Callable[[dict[str, Any]], dict[str, Any]],
     to_api: Callable[..., dict[str, Any]],
 ) -> list[Route]:
-    """The five CRUD routes of skills and sources, which differ only in their shapes."""
+    """The five CRUD routes of a table kept only in the database (sources)."""
     base = f"/api/promptly/{table}"
 
     async def list_items(request: Request) -> Response:
@@ -49,8 +55,6 @@ def _crud(
         stamp = iso(ctx.clock.now())
         row: Row = {"id": str(uuid.uuid4()), "created_at": stamp, "updated_at": stamp,
                     **to_columns(values)}
-        if table == "skills":
-            row["version"] = 1
 
         def tx(store: Store) -> Row:
             taken = store.slugs(table)
@@ -79,15 +83,10 @@ def _crud(
 
         def tx(store: Store) -> Row:
             row = _get(store, table, item_id, what, id_field)
-            if table == "sources":
-                values = parse(body, creating=False, current_type=row["type"])
-            else:
-                values = parse(body, creating=False)
+            values = parse(body, creating=False, current_type=row["type"])
             changes = to_columns(values)
             changes = {k: v for k, v in changes.items() if row.get(k) != v}
             if changes:
-                if table == "skills":
-                    changes["version"] = row["version"] + 1
                 changes["updated_at"] = iso(ctx.clock.now())
                 store.update(table, item_id, changes)
             return {**row, **changes}
@@ -134,9 +133,57 @@ async def test_source(request: Request) -> Response:
     return JSON(result)
 
 
+def _writer(request: Request) -> SkillWriter:
+    writer = ctx_of(request).skills
+    if writer is None:
+        raise NotAvailable("skills are not available: the daemon has no skills folder")
+    return writer
+
+
+async def list_skills(request: Request) -> Response:
+    ctx = ctx_of(request)
+    check_org_query(request)
+    rows = await ctx.store.read(lambda s: s.list_rows("skills"))
+    return JSON([skill_shape.skill_to_api(r, organization_id=ctx.organization_id) for r in rows])
+
+
+async def create_skill(request: Request) -> Response:
+    ctx = ctx_of(request)
+    values = skill_shape.parse_skill_input(await json_body(request), creating=True)
+    row = await _writer(request).create(values)
+    return JSON(skill_shape.skill_to_api(row, organization_id=ctx.organization_id),
+                status_code=201)
+
+
+async def get_skill(request: Request) -> Response:
+    ctx = ctx_of(request)
+    skill_id = path_id(request, "skillId", "skill")
+    row = await ctx.store.read(lambda s: _get(s, "skills", skill_id, "skill", "skillId"))
+    return JSON(skill_shape.skill_to_api(row, organization_id=ctx.organization_id))
+
+
+async def update_skill(request: Request) -> Response:
+    ctx = ctx_of(request)
+    skill_id = path_id(request, "skillId", "skill")
+    body = await json_body(request)
+    values = skill_shape.parse_skill_input(body, creating=False)
+    row = await _writer(request).update(skill_id, values)
+    return JSON(skill_shape.skill_to_api(row, organization_id=ctx.organization_id))
+
+
+async def delete_skill(request: Request) -> Response:
+    skill_id = path_id(request, "skillId", "skill")
+    await _writer(request).delete(skill_id)
+    return no_content()
+
+
+SKILLS = "/api/promptly/skills"
 routes = [
-    *_crud("skills", "skill", "skillId", skill_shape.parse_skill_input,
-           skill_shape.to_columns, skill_shape.skill_to_api),
+    Route(SKILLS, list_skills, methods=["GET"]),
+    Route(SKILLS, create_skill, methods=["POST"]),
+    Route(f"{SKILLS}/{{skillId}}", get_skill, methods=["GET"]),
+    Route(f"{SKILLS}/{{skillId}}", update_skill, methods=["PATCH"]),
+    Route(f"{SKILLS}/{{skillId}}", delete_skill, methods=["DELETE"]),
     *_crud("sources", "source", "sourceId", source_shape.parse_source_input,
            source_shape.to_columns, source_shape.source_to_api),
     Route("/api/promptly/sources/{sourceId}/test", test_source, methods=["POST"]),

@@ -67,6 +67,7 @@ SKILL = _obj({
     "isUserInvocable": {"type": "boolean"}, "organizationId": UUID,
     "slug": {"type": "string"}, "updatedAt": TIME, "version": {"type": "number"},
     "problem": _add({"type": "string", "description": "Why the skill file could not be used"}),
+    "path": _add({"type": "string", "description": "The skill's file in the skills folder"}),
 }, ["id", "content", "name"])
 
 SOURCE = _obj({
@@ -170,6 +171,7 @@ MODEL = _obj({
     "outputPricePerMillion": _add({"type": "number"}),
     "local": _add({"type": "boolean"}), "available": _add({"type": "boolean"}),
     "availabilityReason": _add({"type": "string"}),
+    "discovered": _add({"type": "boolean"}),
 }, additional=True)
 
 STATS = _obj({k: {"type": "number"} for k in (

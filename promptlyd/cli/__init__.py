@@ -26,6 +26,7 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("promptlyd.cli.models", "models"),
     ("promptlyd.cli.usage", "stats"),
     ("promptlyd.cli.usage", "billing"),
+    ("promptlyd.cli.secrets", "secrets"),
 )
 
 EPILOG = f"""\b

@@ -154,6 +154,7 @@ class Skill(APIObject):
     updated_at: str | None = None
     version: int | None = None
     problem: str | None = None  # promptlyd: why the skill file could not be read
+    path: str | None = None  # promptlyd: the skill's file in the skills folder
 
     _NESTED: ClassVar[_NestedTypes] = {"frontmatter": Frontmatter}
 

@@ -1,4 +1,9 @@
-"""Skill input and the Skill response shape."""
+"""Skill input and the Skill response shape.
+
+promptlyd adds two fields to the seed's Skill: ``problem`` (why the skill's
+file can't be used; a run of a task using it fails) and ``path`` (the skill's
+file in the skills folder, e.g. for ``promptly skills edit``).
+"""
 
 from __future__ import annotations
 
@@ -52,8 +57,18 @@ def parse_skill_input(body: Any, *, creating: bool) -> dict[str, Any]:
     return out
 
 
+FRONTMATTER_FIELDS = ("author", "requiredSources", "tags")
+
+
 def parse_frontmatter(value: Any) -> dict[str, Any]:
+    """``{author, requiredSources, tags}``; other keys belong in the file itself."""
     fm = c.expect_object(value, "frontmatter", what="frontmatter")
+    for key in fm:
+        if key not in FRONTMATTER_FIELDS:
+            raise c.fail(f"frontmatter.{key}",
+                         f"frontmatter.{key} is not a skill field (expected one of "
+                         f"{', '.join(FRONTMATTER_FIELDS)}); other front-matter keys can be "
+                         "added to the skill's file (`promptly skills edit`)")
     out: dict[str, Any] = dict(fm)
     if fm.get("author") is not None:
         out["author"] = c.string(fm["author"], "frontmatter.author", max_len=200)
@@ -90,5 +105,6 @@ def skill_to_api(row: Mapping[str, Any], *, organization_id: str) -> dict[str, A
         "updatedAt": row["updated_at"],
         "version": row["version"],
         "problem": row.get("problem"),
+        "path": row.get("path"),
     }
     return c.omit_none(out)
