@@ -296,6 +296,18 @@ def paths() -> dict[str, Any]:
         "/api/promptly/tasks/{taskId}/runs": {
             "get": _op("Run history of a task", "listTaskRuns", params=[tid, LIMIT_Q],
                        ok=_array("TaskRun"), errors=(400, 404))},
+        "/api/promptly/tasks/{taskId}/next": {
+            "get": _add(_op("The next n fire times, in UTC and the task's zone", "previewTask",
+                            params=[tid, _param("n", "query", {"type": "integer", "minimum": 1,
+                                                               "maximum": 1000, "default": 10},
+                                                required=False)],
+                            ok=_json(_obj({
+                                "taskId": UUID, "status": {"type": "string"},
+                                "timezone": {"type": "string"},
+                                "description": {"type": "string"},
+                                "fireTimes": {"type": "array", "items": _obj({
+                                    "at": TIME, "local": {"type": "string"}})}})),
+                            errors=(400, 404)))},
         "/api/promptly/tasks/{taskId}/sources": {
             "post": _op("Attach a source", "attachSource", params=[tid],
                         body="SourceAttachParams", status="204", errors=(400, 404))},

@@ -26,7 +26,7 @@ from promptlyd.shapes.runs import run_to_api
 from promptlyd.shapes.skills import skill_to_api
 from promptlyd.shapes.sources import source_to_api
 from promptlyd.store.db import Row, Store
-from promptlyd.timeutil import iso, to_ms
+from promptlyd.timeutil import iso, parse_iso, to_ms
 
 KIND_WHAT = {"skills": "skill", "sources": "source"}
 
@@ -233,6 +233,40 @@ async def task_runs(request: Request) -> Response:
     return JSON(await ctx.store.read(read))
 
 
+async def preview(request: Request) -> Response:
+    """The next ``n`` fire instants (UTC and the task's local time): check before trusting."""
+    from zoneinfo import ZoneInfo
+
+    from promptlyd.schedule import describe, upcoming
+
+    ctx = ctx_of(request)
+    task_id = path_id(request, "taskId", "task")
+    text = request.query_params.get("n", "10")
+    try:
+        n = int(text)
+    except ValueError:
+        raise c.fail("n", f"n must be a whole number, got {text!r}") from None
+    if not 1 <= n <= 1000:
+        raise c.fail("n", f"n must be between 1 and 1000, got {n}")
+    row = await ctx.store.read(lambda s: _get_task(s, task_id))
+    spec = shape.spec_of(row)
+    zone = ZoneInfo(row["timezone"])
+    start = ctx.clock.now()
+    if row["status"] != "active":
+        times = []
+    else:
+        nxt = row.get("next_run_at")
+        first = [parse_iso(nxt)] if nxt else []
+        after = first[0] if first else start
+        times = first + upcoming(spec, after, n - len(first))
+    return JSON({
+        "taskId": task_id, "status": row["status"], "timezone": row["timezone"],
+        "description": describe(spec),
+        "fireTimes": [{"at": iso(t), "local": t.astimezone(zone).isoformat()}
+                      for t in times[:n]],
+    })
+
+
 routes = [
     Route("/api/promptly/tasks", list_tasks, methods=["GET"]),
     Route("/api/promptly/tasks", create_task, methods=["POST"]),
@@ -241,6 +275,7 @@ routes = [
     Route("/api/promptly/tasks/{taskId}", delete_task, methods=["DELETE"]),
     Route("/api/promptly/tasks/{taskId}/run", run_task, methods=["POST"]),
     Route("/api/promptly/tasks/{taskId}/runs", task_runs, methods=["GET"]),
+    Route("/api/promptly/tasks/{taskId}/next", preview, methods=["GET"]),
     *_link_routes("skills"),
     *_link_routes("sources"),
 ]

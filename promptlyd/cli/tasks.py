@@ -346,3 +346,20 @@ def task_runs(task_id: str, limit: int) -> None:
     """List a task's runs, newest first."""
     items = c.client().promptly.tasks.list_runs(c.resolve("task", task_id), limit=limit)
     c.output(items, lambda: runs_table(items))
+
+
+@tasks.command("next")
+@click.argument("task_id", metavar="ID")
+@click.option("-n", "count", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="How many fire times.")
+@c.json_option
+def next_fires(task_id: str, count: int) -> None:
+    """Show when a task will run next, in its zone and in UTC (check before trusting)."""
+    preview = c.client().promptly.tasks.next(c.resolve("task", task_id), n=count)
+
+    def human() -> None:
+        click.echo(f"{preview['description']} — {preview['status']}")
+        c.table(("LOCAL", "UTC"), [(f["local"], f["at"]) for f in preview["fireTimes"]],
+                empty="It will not run again (paused or completed).")
+
+    c.output(preview, human)

@@ -400,6 +400,11 @@ class TasksResource(_Resource):
         """The task's runs, newest first (``limit`` defaults to 100 on the daemon)."""
         return TaskRun.from_list(self._get(_path("tasks", task_id, "runs"), limit=limit))
 
+    def next(self, task_id: str, *, n: int = 10) -> dict[str, Any]:
+        """The next ``n`` fire times: ``{description, timezone, fireTimes: [{at, local}]}``."""
+        result: dict[str, Any] = self._get(_path("tasks", task_id, "next"), n=n)
+        return result
+
 
 class RunsResource(_Resource):
     def list(self, *, organization_id: str | None = None, limit: int | None = None
