@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from promptlyd import __version__
@@ -60,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
         config = load_config(
-            args.config and os.path.expanduser(args.config), socket_override=args.socket
+            args.config and Path(args.config).expanduser(), socket_override=args.socket
         )
     except ConfigError as exc:
         print(f"promptlyd: {exc}", file=sys.stderr)
@@ -139,7 +140,7 @@ class Daemon:
         from promptlyd.discovery import ModelDirectory
 
         directory = ModelDirectory(config, catalog, providers)
-        ctx.models_lister = directory.list
+        ctx.models_lister = directory.models
         self._directory = directory
         from promptlyd.scheduler import Scheduler
         from promptlyd.waker import make_waker
@@ -205,7 +206,8 @@ class Daemon:
 
     def _on_reload(self, ctx: object) -> None:
         try:
-            new = load_config(self._config_arg, socket_override=self._socket_arg)
+            new = load_config(Path(self._config_arg) if self._config_arg else None,
+                              socket_override=self._socket_arg)
         except ConfigError as exc:
             log.error("SIGHUP: config not reloaded: %s", exc)
             return

@@ -58,7 +58,7 @@ class ModelDirectory:
             return str(exc)
         return None
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def models(self) -> list[dict[str, Any]]:
         async with self._lock:
             if self._cache is not None and time.monotonic() - self._cache[0] < CACHE_SECONDS:
                 return self._cache[1]

@@ -155,9 +155,10 @@ class Scheduler:
         finally:
             for _ in range(capacity.count):  # what the claim did not spend goes back
                 self.runner.slots.give()
-        for task_id, when in claim.next_due.items():
-            if task_id not in self._due or when is not None:
-                self._set(task_id, when)
+        for task_id, following in claim.next_due.items():
+            # an entry here now came from the API during the claim: it is newer, keep it
+            if task_id not in self._due:
+                self._set(task_id, following)
         for run, claimed in claim.runs:
             if run["status"] in ("running", "pending"):
                 self.runner.launch(run, claimed=claimed)

@@ -44,7 +44,7 @@ def peer_uid(sock: socket.socket) -> int | None:
 
 
 def _checked_protocol(base: type[Any], allowed_uid: int) -> type[Any]:
-    class PeerCheckedProtocol(base):  # type: ignore[misc, valid-type]
+    class PeerCheckedProtocol(base):  # type: ignore[misc]
         _refused = False
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger("promptlyd.waker")
 
@@ -98,9 +98,9 @@ class TimerfdWaker:
 
         self._arm(until)
         loop.add_reader(self.fd, on_readable)
-        woken = asyncio.ensure_future(wake.wait())
+        woken: asyncio.Future[Any] = asyncio.ensure_future(wake.wait())
         try:
-            done, _ = await asyncio.wait({fired, woken}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait([fired, woken], return_when=asyncio.FIRST_COMPLETED)
         finally:
             loop.remove_reader(self.fd)
             self._arm(None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -26,7 +27,7 @@ def _store() -> Any:
 
     st = state()
     try:
-        config = load_config(st.config and os.path.expanduser(st.config))
+        config = load_config(Path(st.config).expanduser() if st.config else None)
         keys, warning = open_keystore(config.config_dir, config.secrets_backend, os.environ)
     except PromptlydError as exc:
         raise CliError(str(exc)) from exc

@@ -70,9 +70,9 @@ def parse_source_input(body: Any, *, creating: bool, current_type: str | None = 
         for required in ("name", "type", "config"):
             if required not in out:
                 raise c.fail(required, f"{required} is required")
-    kind = out.get("type", current_type)
-    if "config" in out and kind is not None:
-        out["config"] = parse_config(kind, out["config"])
+    source_type: str | None = out.get("type", current_type)
+    if "config" in out and source_type is not None:
+        out["config"] = parse_config(source_type, out["config"])
     return out
 
 
