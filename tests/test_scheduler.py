@@ -196,3 +196,23 @@ async def test_a_row_changed_since_queued_is_not_fired(env: dict[str, Any]) -> N
     env["clock"].set(T0.replace(hour=9))
     assert await env["sched"].step(env["clock"].now()) == []
     assert await runs_of(env, task["id"]) == []
+
+
+async def test_the_wal_is_checkpointed_off_the_writer(env: dict[str, Any], tmp_path: Path) -> None:
+    """Autocheckpoint is off on the writer, yet the WAL stays bounded: every
+    CHECKPOINT_EVERY writes a passive checkpoint runs on its own connection."""
+    from promptlyd.store import db as dbmod
+
+    store: AsyncStore = env["store"]
+    assert await store.write(lambda s: s.conn.execute(
+        "PRAGMA wal_autocheckpoint").fetchone()[0]) == 0
+    wal = tmp_path / "p.db-wal"
+    per_batch = 0
+    for batch in range(4):
+        for i in range(dbmod.CHECKPOINT_EVERY):
+            await store.write(lambda s, i=i, b=batch: s.set_meta(f"k{i}", f"{b}" * 8000))
+        store._checkpoint_pool.submit(lambda: None).result()  # the queued checkpoint ran
+        if batch == 0:
+            per_batch = wal.stat().st_size
+    # without checkpoints the WAL would hold all four batches
+    assert wal.stat().st_size < 2 * per_batch

@@ -7,7 +7,6 @@ blocks in a user turn. The SDK is imported at first use.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import warnings
@@ -31,6 +30,8 @@ if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
 
     from promptlyd.config import ProviderConfig
+
+from promptlyd.providers.sdk import SDKProvider
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def to_anthropic_tools(request: ModelRequest) -> list[dict[str, Any]]:
              "input_schema": spec.input_schema} for spec in request.tools]
 
 
-class AnthropicProvider:
+class AnthropicProvider(SDKProvider):
     """A ``Provider`` over the Anthropic Messages API."""
 
     def __init__(self, config: ProviderConfig, api_key: str | None) -> None:
@@ -116,32 +117,8 @@ class AnthropicProvider:
         self._note_deprecation(request.model)
         log.debug("%s: message with model %s (%d messages, %d tools)",
                   self.name, request.model, len(params["messages"]), len(request.tools))
-        try:
-            async with asyncio.timeout(self.config.timeout_seconds):
-                message: object = await client.messages.create(**params)
-        except Exception as exc:
-            mapped = self._map_error(exc, request.model)
-            if mapped is None:
-                raise
-            raise mapped from exc
+        message: object = await self._call(lambda: client.messages.create(**params), request.model)
         return self._parse(message, request)
-
-    async def list_models(self) -> list[str]:
-        """GET {base_url}/v1/models, every page."""
-        client = self._sdk()
-        names: list[str] = []
-        try:
-            async with asyncio.timeout(self.config.timeout_seconds):
-                async for model in client.models.list():
-                    model_id = get_field(model, "id")
-                    if isinstance(model_id, str):
-                        names.append(model_id)
-        except Exception as exc:
-            mapped = self._map_error(exc, None)
-            if mapped is None:
-                raise
-            raise mapped from exc
-        return names
 
     def _note_deprecation(self, model: str) -> None:
         installed = any(

@@ -7,7 +7,6 @@ importing this module is cheap.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,8 @@ if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
     from promptlyd.config import ProviderConfig
+
+from promptlyd.providers.sdk import SDKProvider
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def to_openai_tools(request: ModelRequest) -> list[dict[str, Any]]:
     ]
 
 
-class OpenAICompatProvider:
+class OpenAICompatProvider(SDKProvider):
     """A ``Provider`` over Chat Completions.
 
     ``max_tokens_field``: the request field that limits the answer. OpenAI's own API
@@ -118,32 +119,9 @@ class OpenAICompatProvider:
             params["temperature"] = request.temperature
         log.debug("%s: chat completion with model %s (%d messages, %d tools)",
                   self.name, request.model, len(params["messages"]), len(request.tools))
-        try:
-            async with asyncio.timeout(self.config.timeout_seconds):
-                completion: object = await client.chat.completions.create(**params)
-        except Exception as exc:
-            mapped = self._map_error(exc, request.model)
-            if mapped is None:
-                raise
-            raise mapped from exc
+        completion: object = await self._call(
+            lambda: client.chat.completions.create(**params), request.model)
         return self._parse(completion, request)
-
-    async def list_models(self) -> list[str]:
-        """GET {base_url}/models."""
-        client = self._sdk()
-        names: list[str] = []
-        try:
-            async with asyncio.timeout(self.config.timeout_seconds):
-                async for model in client.models.list():
-                    model_id = get_field(model, "id")
-                    if isinstance(model_id, str):
-                        names.append(model_id)
-        except Exception as exc:
-            mapped = self._map_error(exc, None)
-            if mapped is None:
-                raise
-            raise mapped from exc
-        return names
 
     def _map_error(self, exc: Exception, model: str | None) -> ModelError | None:
         """SDK exception → ModelError; None for anything we do not recognise."""

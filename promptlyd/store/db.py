@@ -4,11 +4,17 @@
 ``BEGIN IMMEDIATE`` … ``COMMIT``, so each logical write is atomic) and one
 reader on its own read-only connection (WAL lets it read while the writer
 writes). Coroutines hand a function ``fn(store) -> T`` to one of them.
+
+WAL checkpoints do not run on the writer (SQLite's automatic checkpoint would
+stall the commit that triggers it, and with it the scheduler's next claim): a
+passive checkpoint runs on a third connection every ``CHECKPOINT_EVERY``
+writes — triggered by writes, never by a timer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import threading
@@ -23,6 +29,7 @@ from sqlite_utils import Database
 from promptlyd.store.schema import migrate
 
 T = TypeVar("T")
+CHECKPOINT_EVERY = 200
 Row = dict[str, Any]
 
 # Columns holding JSON, per table.
@@ -48,6 +55,7 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     else:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # AsyncStore checkpoints off-thread
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
@@ -309,6 +317,9 @@ class AsyncStore:
         self.path = path
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="promptlyd-db-w")
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="promptlyd-db-r")
+        self._checkpoint_pool = ThreadPoolExecutor(1, thread_name_prefix="promptlyd-db-c")
+        self._checkpointer: sqlite3.Connection | None = None
+        self._since_checkpoint = 0
         self._local = threading.local()
         self._writer: Store | None = None
         self._reader: Store | None = None
@@ -350,7 +361,21 @@ class AsyncStore:
     async def write(self, fn: Callable[[Store], T]) -> T:
         self.writes += 1
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_pool, self._write_sync, fn)
+        try:
+            return await loop.run_in_executor(self._writer_pool, self._write_sync, fn)
+        finally:
+            self._since_checkpoint += 1
+            if self._since_checkpoint >= CHECKPOINT_EVERY:
+                self._since_checkpoint = 0
+                self._checkpoint_pool.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        """PASSIVE: copies what it can without blocking the writer or the readers."""
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(str(self.path), isolation_level=None,
+                                                 check_same_thread=False)
+        with contextlib.suppress(sqlite3.OperationalError):  # busy: the next one catches up
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     async def read(self, fn: Callable[[Store], T]) -> T:
         self.reads += 1
@@ -361,6 +386,10 @@ class AsyncStore:
         return self._writer_pool.submit(self._write_sync, fn).result()
 
     def close(self) -> None:
+        self._checkpoint_pool.shutdown(wait=True)
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         for store, pool in ((self._reader, self._reader_pool), (self._writer, self._writer_pool)):
             if store is not None:
                 pool.submit(store.conn.close).result()

@@ -1,0 +1,48 @@
+"""What the SDK-backed providers share: every call under the provider's
+timeout, and the SDK's exceptions mapped to ``ModelError`` at this boundary."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from promptlyd.config import ProviderConfig
+from promptlyd.providers.base import ModelError, get_field
+
+T = TypeVar("T")
+
+
+class SDKProvider:
+    config: ProviderConfig
+
+    def _sdk(self) -> Any:
+        raise NotImplementedError
+
+    def _map_error(self, exc: Exception, model: str | None) -> ModelError | None:
+        """SDK exception → ModelError; None for anything not recognised (re-raised)."""
+        raise NotImplementedError
+
+    async def _call(self, fn: Callable[[], Awaitable[T]], model: str | None) -> T:
+        try:
+            async with asyncio.timeout(self.config.timeout_seconds):
+                return await fn()
+        except Exception as exc:
+            mapped = self._map_error(exc, model)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def list_models(self) -> list[str]:
+        """The server's ``GET …/models``, every page."""
+        client = self._sdk()
+
+        async def collect() -> list[str]:
+            names: list[str] = []
+            async for model in client.models.list():
+                model_id = get_field(model, "id")
+                if isinstance(model_id, str):
+                    names.append(model_id)
+            return names
+
+        return await self._call(collect, None)
