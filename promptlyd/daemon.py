@@ -174,7 +174,7 @@ class Daemon:
         finally:
             sd_notify("STOPPING=1", os.environ)
             loop_task.cancel()  # start no new runs
-            await asyncio.gather(loop_task, warm, return_exceptions=True)
+            await asyncio.gather(loop_task, return_exceptions=True)
             if runner.busy:
                 log.info("waiting up to %g s for %d run(s) to finish",
                          config.shutdown_grace_seconds, runner.busy)
@@ -182,6 +182,7 @@ class Daemon:
             if cancelled:
                 log.warning("%d run(s) did not finish in time: marked interrupted", cancelled)
             await server.stop()
+            await asyncio.gather(warm, return_exceptions=True)  # a thread: cannot be cancelled
             await skills.stop()
             await providers.aclose()
             store.close()

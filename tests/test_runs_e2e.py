@@ -182,3 +182,26 @@ def test_sigterm_lets_running_runs_finish(daemon_factory: Any, oai: OpenAIServer
     with d2.client() as api:
         after = api.get(f"/api/promptly/runs/{run['id']}").json()
     assert after["status"] == "failed" and after["error"] == "interrupted: daemon stopped"
+
+
+def test_sigterm_waits_for_a_run_within_the_grace_period(daemon_factory: Any,
+                                                         oai: OpenAIServer) -> None:
+    d = daemon_factory(config=config_for(oai, extra="shutdown_grace_seconds = 20\n")).start()
+    with d.client() as api:
+        t = api.post("/api/promptly/tasks", json={"name": "t", "prompt": "hi",
+                                                  "model": "fake/m"}).json()
+        oai.script([slow(30, then=reply("finished in time"))])
+        run = api.post(f"/api/promptly/tasks/{t['id']}/run").json()
+        oai.wait_for_requests(1)
+    import signal
+    import threading
+
+    d.signal(signal.SIGTERM)
+    # the model answers while the daemon drains
+    threading.Timer(0.5, oai.release).start()
+    assert d.proc is not None and d.proc.wait(30) == 0
+    assert "waiting up to 20 s for 1 run(s) to finish" in d.log()
+    d2 = daemon_factory(config=config_for(oai)).start()
+    with d2.client() as api:
+        after = api.get(f"/api/promptly/runs/{run['id']}").json()
+    assert after["status"] == "completed" and after["output"] == "finished in time"
