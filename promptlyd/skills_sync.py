@@ -96,7 +96,6 @@ class SkillSync:
         self.clock = clock
         self.root = root
         self.lock = asyncio.Lock()  # one sync or API write at a time
-        self.syncs = 0
         self._fingerprints: dict[Path, Fingerprint] = {}
         self._noted: set[tuple[str, str]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -157,10 +156,8 @@ class SkillSync:
 
     async def _watch_forever(self) -> None:
         while not self._closing:
+            stop = self._stop_watch = asyncio.Event()  # set_root sets it to move on
             root = self.root
-            stop = self._stop_watch = asyncio.Event()
-            if self._closing:
-                return
             try:
                 await self._watch(root, stop)
             except Exception as exc:  # the watcher must never take the daemon down
@@ -221,7 +218,6 @@ class SkillSync:
             for level, message in plan.log:
                 log.log(level, "%s", message)
             self._note(scan.problems)
-            self.syncs += 1
             return plan
 
     def _read(self, root: Path, scan: FolderScan, rows: list[Row],

@@ -1,8 +1,15 @@
-"""``promptly skills …``: reusable Markdown instructions prepended to task prompts."""
+"""``promptly skills …``: reusable Markdown instructions prepended to task prompts.
+
+Each skill is a file in the daemon's skills folder (``<slug>.md`` or
+``<slug>/SKILL.md``); ``edit`` and ``new`` open that file in ``$EDITOR`` and
+the daemon picks up the change by itself.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -10,9 +17,16 @@ import click
 from promptlyd.cli import common as c
 
 if TYPE_CHECKING:
-    from promptlyd.client import Skill
+    from promptlyd.client import PromptlyResource, Skill
 
-skills = c.group("skills", "Skills: reusable instructions for prompts.")
+skills = c.group("skills", "Skills: reusable instructions for prompts, kept as Markdown files.")
+
+# How long `edit` waits for the daemon to load a saved file (it takes under a second).
+RELOAD_WAIT = 3.0
+NEW_SKILL_TEXT = """\
+Write the instructions for the model here, in Markdown: the tone to use, the
+shape of the answer, what to leave out. They are put before the task's prompt.
+"""
 
 
 def show_skill(skill: Skill) -> None:
@@ -27,6 +41,7 @@ def show_skill(skill: Skill) -> None:
         ("Needs sources", ", ".join(fm.required_sources) if fm and fm.required_sources else None),
         ("Author", fm.author if fm else None),
         ("Version", skill.version),
+        ("File", skill.path),
         ("Problem", skill.problem),
         ("Updated", c.when(skill.updated_at) if skill.updated_at else None),
     ])
@@ -65,10 +80,10 @@ def list_skills() -> None:
 
     def human() -> None:
         rows = [[c.short(s.id), c.clip(s.name, 30), s.slug or "-", str(s.version or "-"),
-                 c.clip(s.problem or s.description or "", 50)] for s in items]
-        c.table(["ID", "NAME", "SLUG", "VERSION", "DESCRIPTION"], rows,
-                empty="No skills yet: create one with "
-                      "`promptly skills create --name NAME --file SKILL.md`.")
+                 c.clip(s.description or "", 40), c.clip(s.problem or "", 60)] for s in items]
+        c.table(["ID", "NAME", "SLUG", "VERSION", "DESCRIPTION", "PROBLEM"], rows,
+                empty="No skills yet: create one with `promptly skills new NAME`, or copy "
+                      "the examples with `promptly skills install-examples`.")
 
     c.output(items, human)
 
@@ -123,3 +138,117 @@ def delete(skill_id: str, yes: bool) -> None:
                       err=True)
     api.skills.delete(skill.id)
     c.done(f"Deleted skill {skill.name!r} ({c.short(skill.id)}).")
+
+
+skills.add_command(delete, "rm")
+
+
+def _file_of(skill: Skill) -> Path:
+    if not skill.path:
+        raise c.CliError(f"the daemon did not say where the file of skill {skill.name!r} is; "
+                         "upgrade promptlyd")
+    return Path(skill.path)
+
+
+def _text(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _edit(api: PromptlyResource, skill: Skill) -> None:
+    """Open the skill's file in $EDITOR, then wait for the daemon to load what was saved."""
+    path = _file_of(skill)
+    before = _text(path)
+    click.edit(filename=str(path))
+    if _text(path) == before:
+        c.done(f"No changes to {path}.", skill)
+        return
+    deadline = time.monotonic() + RELOAD_WAIT
+    now = api.skills.retrieve(skill.id)
+    while now.updated_at == skill.updated_at and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = api.skills.retrieve(skill.id)
+    if now.problem:
+        raise c.CliError(f"skill {now.slug} was saved but can't be used: {now.problem}; "
+                         f"fix it with `promptly skills edit {now.slug}`")
+    if now.updated_at == skill.updated_at:
+        c.done(f"Saved {path}; the instructions mean the same (version {now.version}).", now)
+    else:
+        c.done(f"Saved {path}: skill {now.name!r} is now version {now.version}.", now)
+
+
+@skills.command("edit")
+@click.argument("skill_id", metavar="ID")
+@c.json_option
+def edit(skill_id: str) -> None:
+    """Open a skill's file in $EDITOR (ID, id prefix or slug).
+
+    The daemon loads the saved file by itself within a second; this waits for
+    it and reports the new version, or the problem if the file can't be used.
+    """
+    api = c.client().promptly
+    _edit(api, api.skills.retrieve(c.resolve("skill", skill_id)))
+
+
+@skills.command("new")
+@click.argument("name")
+@click.option("--slug", help="The file name without .md (default: from the name).")
+@click.option("--description", help="One line on what the skill is for and when to use it.")
+@click.option("--category", help="A category, e.g. writing.")
+@click.option("--content", metavar="TEXT",
+              help="The instructions ('-' reads stdin); default: a short placeholder.")
+@click.option("--no-edit", is_flag=True, help="Create the file but do not open $EDITOR.")
+@c.json_option
+def new(name: str, no_edit: bool, **opts: Any) -> None:
+    """Create a skill file named after NAME in the skills folder and open it in $EDITOR."""
+    fields = c.given({k: opts.get(k) for k in ("slug", "description", "category")})
+    content = c.read_text(opts.get("content"), None, "content") or NEW_SKILL_TEXT
+    api = c.client().promptly
+    skill = api.skills.create(name=name, content=content, **fields)
+    if no_edit or c.state().json:
+        c.output(skill, lambda: click.echo(f"Created skill {skill.name!r} in {skill.path}."))
+        return
+    click.echo(f"Created skill {skill.name!r} in {skill.path}; opening it in your editor.")
+    _edit(api, skill)
+
+
+@skills.command("install-examples")
+@click.option("--force", is_flag=True, help="Overwrite example skills that already exist.")
+@click.option("--to", "dest", metavar="DIR",
+              help="Copy into DIR (default: the config's skills_dir).")
+@c.json_option
+def install_examples(force: bool, dest: str | None) -> None:
+    """Copy the example skills shipped with promptly into your skills folder.
+
+    An example whose file or folder already exists is skipped unless --force.
+    A running daemon loads the new files by itself.
+    """
+    from promptlyd.skills_examples import install_examples as install
+
+    folder = Path(dest).expanduser() if dest else _skills_dir()
+    report = install(folder, force=force)
+    result = {"skillsDir": str(folder), "installed": report.installed,
+              "skipped": report.skipped}
+
+    def human() -> None:
+        if report.installed:
+            click.echo(f"Installed {len(report.installed)} example skill(s) into {folder}: "
+                       f"{', '.join(report.installed)}.")
+        if report.skipped:
+            click.echo(f"Skipped {len(report.skipped)} that already exist: "
+                       f"{', '.join(report.skipped)} (use --force to overwrite them).")
+
+    c.output(result, human)
+
+
+def _skills_dir() -> Path:
+    from promptlyd.config import load_config
+    from promptlyd.errors import ConfigError
+
+    config = c.state().config
+    try:
+        return load_config(Path(config) if config else None).skills_dir
+    except ConfigError as exc:
+        raise c.CliError(f"{exc}; or give the folder with --to DIR") from exc
