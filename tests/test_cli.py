@@ -90,7 +90,7 @@ def test_not_running_is_a_clear_message_and_exit_2(tmp_path: Path) -> None:
     assert proc.stdout == ""
     assert proc.stderr.strip() == (
         f"Error: promptlyd is not running (no socket at {missing}): start it with "
-        "`promptlyd` or `promptly service install`")
+        "`promptlyd` or `systemctl --user start promptlyd`")
     # the environment variable is followed too
     env = {**os.environ, "PROMPTLY_SOCKET": str(missing)}
     proc = subprocess.run([sys.executable, "-m", "promptlyd", "stats"], capture_output=True,

@@ -338,7 +338,7 @@ def test_daemon_not_running(tmp_path: Path) -> None:
         Promptly(socket_path=missing).promptly.tasks.list()
     message = str(info.value)
     assert message.startswith(f"promptlyd is not running (no socket at {missing})")
-    assert "`promptlyd`" in message and "`promptly service install`" in message
+    assert "`promptlyd`" in message and "`systemctl --user start promptlyd`" in message
     assert isinstance(info.value, ConnectionError)
     # a socket file nobody listens on (the daemon was killed)
     stale = Path(f"/tmp/pr-stale-{uuid.uuid4().hex[:8]}.sock")

@@ -34,7 +34,7 @@ Exit codes:
   0  success
   {EXIT_ERROR}  an error: bad input, an unknown id, a failed run
   {EXIT_NOT_RUNNING}  promptlyd is not running (start it with `promptlyd` or
-     `promptly service install`), or the command line was wrong
+     `systemctl --user start promptlyd`), or the command line was wrong
 
 \b
 The daemon's socket: --socket, else $PROMPTLY_SOCKET, else the config's `socket`,

@@ -47,7 +47,7 @@ class DaemonNotRunning(APIConnectionError):
         what = f"nothing listening at {socket_path}" if stale else f"no socket at {socket_path}"
         super().__init__(
             f"promptlyd is not running ({what}): start it with `promptlyd` or "
-            "`promptly service install`"
+            "`systemctl --user start promptlyd`"
         )
         self.socket_path = socket_path
 
