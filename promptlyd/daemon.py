@@ -90,10 +90,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(code)
 
 
-def _warm_sdks(config: Config) -> None:
+def _warm_sdks(config: Config, providers: Any, used: list[str]) -> None:
+    """Import the SDKs, and build the clients of the providers active tasks use."""
     from promptlyd.providers.warm import warm_sdks
 
     warm_sdks(p.kind for p in config.providers.values())
+    for name in used:
+        try:
+            provider = providers.get(name)
+        except PromptlydError:
+            continue  # unknown or missing key: the run will say so
+        prepare = getattr(provider, "prepare", None)
+        if prepare is not None:
+            prepare()
+
+
+def _freeze_startup_objects(_: object) -> None:
+    """Move everything loaded at start-up (SDKs, catalog, the schedule heap) out of the
+    cyclic collector's reach: a full collection walking them pauses the event loop for
+    tens of milliseconds, which would make a due run late."""
+    import gc
+
+    gc.freeze()
 
 
 class Daemon:
@@ -165,7 +183,12 @@ class Daemon:
             loop.add_signal_handler(sig, self._on_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self._on_reload, ctx)
         loop_task = asyncio.create_task(scheduler.run(), name="scheduler")
-        warm = asyncio.create_task(asyncio.to_thread(_warm_sdks, config), name="warm-sdks")
+        used = await store.read(lambda s: [r[0] for r in s.conn.execute(
+            "SELECT DISTINCT substr(model, 1, instr(model, '/') - 1) FROM tasks "
+            "WHERE status = 'active'")])
+        warm = asyncio.create_task(asyncio.to_thread(_warm_sdks, config, providers, used),
+                                   name="warm-sdks")
+        warm.add_done_callback(_freeze_startup_objects)
         log.info("promptlyd %s ready on %s (database %s, %d task(s) scheduled, pid %d)",
                  __version__, config.socket, config.database, scheduled, os.getpid())
         sd_notify("READY=1\nSTATUS=serving", os.environ)

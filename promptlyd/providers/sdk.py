@@ -23,6 +23,10 @@ class SDKProvider:
         """SDK exception → ModelError; None for anything not recognised (re-raised)."""
         raise NotImplementedError
 
+    def prepare(self) -> None:
+        """Build the SDK client now (blocking: call it from a worker thread)."""
+        self._sdk()
+
     async def _call(self, fn: Callable[[], Awaitable[T]], model: str | None) -> T:
         try:
             async with asyncio.timeout(self.config.timeout_seconds):

@@ -107,6 +107,9 @@ def main() -> None:
             lateness = {r["taskId"]: (datetime.fromisoformat(r["startedAt"].replace(
                 "Z", "+00:00")) - due[r["taskId"]]).total_seconds() * 1000 for r in runs}
             single = [lateness[t] for t in single_ids]
+            if os.environ.get("BENCH_DEBUG"):
+                worst = sorted(range(N_SINGLE), key=lambda i: -single[i])[:5]
+                print("late single:", [(i, single[i]) for i in worst], file=sys.stderr)
             burst = [lateness[t] for t in burst_ids]
             time.sleep(1.0)  # let the last deliveries and log lines settle
             h0 = api.get("/api/promptly/health").json()["counters"]
