@@ -244,6 +244,7 @@ class Daemon:
         self.config = ctx.config = new
         if self._runner is not None:
             self._runner.config = new
+            self._runner.slots.resize(new.max_concurrent_runs)
         if self._scheduler is not None:
             self._scheduler.config = new
         if self._skills is not None:

@@ -68,6 +68,15 @@ class Slots:
                 self.give()  # handed to us just as we were cancelled: pass it on
             raise
 
+    def resize(self, size: int) -> None:
+        """A new limit (config reload): waiters get the room a larger limit makes."""
+        self.size = size
+        while self._waiters and self.active < self.size:
+            fut = self._waiters.pop(0)
+            if not fut.done():
+                self.active += 1
+                fut.set_result(None)
+
     def give(self) -> None:
         while self._waiters:
             fut = self._waiters.pop(0)

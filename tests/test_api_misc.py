@@ -178,3 +178,17 @@ def test_seed_curl_examples_work_over_the_socket(daemon: Any, api: httpx.Client)
     tasks = curl("http://localhost/api/promptly/tasks", "-H", "Authorization: Bearer $0CT_API_KEY")
     assert tasks == [task]
     check_like_seed("task", tasks[0])
+
+
+def test_source_test_says_what_an_incomplete_config_lacks(api: httpx.Client) -> None:
+    source = api.post("/api/promptly/sources", json={"name": "n", "type": "mcp",
+                                                     "config": {}}).json()
+    r = api.post(f"/api/promptly/sources/{source['id']}/test")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["success"] is False and body["tools"] == []
+    assert "config.command" in body["message"]
+    api_source = api.post("/api/promptly/sources", json={"name": "a", "type": "api",
+                                                         "config": {}}).json()
+    msg = api.post(f"/api/promptly/sources/{api_source['id']}/test").json()["message"]
+    assert "config.baseUrl" in msg

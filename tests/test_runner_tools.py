@@ -119,3 +119,20 @@ async def test_hitting_the_tool_round_cap_fails_the_run(setup: dict[str, Any],
     assert "after 3 rounds (max_tool_rounds)" in run["error"]
     assert len(run["tool_calls"]) == 3  # the work done is still recorded
     assert run["tokens_used"] > 0
+
+
+async def test_slots_resize_wakes_waiters() -> None:
+    from promptlyd.runner import Slots
+
+    slots = Slots(1)
+    assert slots.try_take()
+    waiter = asyncio.ensure_future(slots.take())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    slots.resize(2)  # a config reload raised max_concurrent_runs
+    async with asyncio.timeout(1):
+        await waiter
+    assert slots.active == 2 and not slots.try_take()
+    slots.give()
+    slots.give()
+    assert slots.active == 0

@@ -119,10 +119,13 @@ async def test_source(request: Request) -> Response:
     ctx = ctx_of(request)
     source_id = path_id(request, "sourceId", "source")
     row = await ctx.store.read(lambda s: _get(s, "sources", source_id, "source", "sourceId"))
+    problem = source_shape.config_problem(row["type"], row["config"])
+    if problem is not None:
+        return JSON({"success": False, "message": problem, "tools": []})
     tester = ctx.source_tester
     if tester is None:
-        return JSON({"success": False, "message": "source connections are not available in "
-                     "this daemon build", "tools": []})
+        return JSON({"success": False, "message": "connecting to sources is not available in "
+                     "this version of promptlyd yet", "tools": []})
     result = await tester(row)
     stamp = iso(ctx.clock.now())
     changes: Row = {"is_active": bool(result.get("success")), "updated_at": stamp}
