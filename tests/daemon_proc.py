@@ -12,12 +12,25 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 START_TIMEOUT = 20.0
+T = TypeVar("T")
+
+
+def wait_for(fn: Callable[[], T | None], timeout: float, what: str = "") -> T:
+    """Poll ``fn`` every 10 ms until it returns something truthy; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.01)
 
 
 def _accepts(path: Path) -> bool:
@@ -120,3 +133,27 @@ class DaemonProcess:
             self.proc.wait(10)
         self.proc = None
         self._close_log()
+
+
+def isolated_daemon(config: str | None = None) -> tuple[DaemonProcess, Callable[[], None]]:
+    """A daemon (not started) in fresh temporary HOME/XDG folders, for code outside the
+    per-test fixtures (benchmarks, module-scoped fixtures). Returns it and a clean-up."""
+    import shutil
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="promptly-home-"))
+    runtime = Path(tempfile.mkdtemp(prefix="pr-", dir="/tmp"))  # short: AF_UNIX limit
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMPTLY_", "XDG_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "c"), XDG_DATA_HOME=str(home / "d"),
+               XDG_RUNTIME_DIR=str(runtime))
+    if config is not None:
+        (home / "c" / "promptly").mkdir(parents=True)
+        (home / "c" / "promptly" / "config.toml").write_text(config)
+    daemon = DaemonProcess(env, runtime / "promptly" / "promptlyd.sock", home / "daemon.log")
+
+    def cleanup() -> None:
+        daemon.stop()
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+    return daemon, cleanup

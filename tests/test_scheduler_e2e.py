@@ -5,13 +5,13 @@ kill -9 mid-run. Downtime is simulated by editing the stopped daemon's database
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from tests.daemon_proc import wait_for
 from tests.fakes.model_servers import OpenAIServer, reply, running, slow
 from tests.rows import db_path, iso
 
@@ -40,16 +40,6 @@ def runs_where(daemon: Any, sql: str = "1", params: tuple[Any, ...] = ()) -> lis
         return list(conn.execute(f"SELECT * FROM runs WHERE {sql} ORDER BY created_at", params))
     finally:
         conn.close()
-
-
-def wait_for(pred: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def parse(text: str) -> datetime:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +17,7 @@ import pytest
 from promptlyd.skillfile import SkillProblem, parse_skill
 from promptlyd.skills_rows import DELETED, Seen, columns_for, plan_sync
 from tests.daemon_proc import DaemonProcess
+from tests.daemon_proc import wait_for as poll
 
 T = TypeVar("T")
 LIVE = 1.0  # a change on disk shows up through the API within this many seconds
@@ -26,14 +26,7 @@ SENTINEL = "zz-sentinel-"
 
 
 def wait_for(fn: Callable[[], T | None], timeout: float = LIVE, what: str = "") -> T:
-    """Poll ``fn`` every 20 ms until it returns something truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.02)
+    return poll(fn, timeout, what)
 
 
 def by_slug(api: httpx.Client) -> dict[str, dict[str, Any]]:

@@ -5,17 +5,13 @@ One daemon serves the whole module (starting one per case would cost a second ea
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.daemon_proc import DaemonProcess
+from tests.daemon_proc import isolated_daemon
 from tests.rows import dump
 
 ORG = "182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e"
@@ -23,20 +19,15 @@ ORG = "182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e"
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("vhome")
-    runtime = Path(tempfile.mkdtemp(prefix="pv-", dir="/tmp"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMPTLY_", "XDG_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "c"), XDG_DATA_HOME=str(home / "d"),
-               XDG_RUNTIME_DIR=str(runtime))
-    d = DaemonProcess(env, runtime / "promptly" / "promptlyd.sock", home / "daemon.log").start()
+    d, cleanup = isolated_daemon()
+    d.start()
     with d.client() as api:
         skill = api.post("/api/promptly/skills", json={"name": "s", "content": "c"}).json()
         source = api.post("/api/promptly/sources", json={
             "name": "src", "type": "api", "config": {"baseUrl": "https://example.com"}}).json()
         task = api.post("/api/promptly/tasks", json={"name": "t", "prompt": "p"}).json()
         yield {"daemon": d, "api": api, "task": task, "skill": skill, "source": source}
-    d.stop()
-    shutil.rmtree(runtime, ignore_errors=True)
+    cleanup()
 
 
 def expect_400(shared: dict[str, Any], method: str, path: str, body: Any, field: str | None,

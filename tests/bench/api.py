@@ -12,14 +12,11 @@ import json
 import os
 import platform
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from tests.daemon_proc import DaemonProcess
+from tests.daemon_proc import isolated_daemon
 
 N_TASKS = int(os.environ.get("BENCH_TASKS", "10000"))
 N_SAMPLES = 2000
@@ -38,14 +35,7 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
-    home = Path(tempfile.mkdtemp(prefix="pbench-"))
-    runtime = Path(tempfile.mkdtemp(prefix="pb-", dir="/tmp"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMPTLY_", "XDG_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "c"), XDG_DATA_HOME=str(home / "d"),
-               XDG_RUNTIME_DIR=str(runtime))
-    (home / "c" / "promptly").mkdir(parents=True)
-    (home / "c" / "promptly" / "config.toml").write_text('log_level = "WARNING"\n')
-    daemon = DaemonProcess(env, runtime / "promptly" / "promptlyd.sock", home / "daemon.log")
+    daemon, cleanup = isolated_daemon('log_level = "WARNING"\n')
     daemon.start()
     rng = random.Random(7)
     try:
@@ -83,9 +73,7 @@ def main() -> None:
                 listing.append(time.perf_counter() - t0)
                 assert len(r.json()) == N_TASKS
     finally:
-        daemon.stop()
-        shutil.rmtree(home, ignore_errors=True)
-        shutil.rmtree(runtime, ignore_errors=True)
+        cleanup()
     print(json.dumps({
         "bench": "api", "tasks": N_TASKS, "create": summary(create), "get": summary(get),
         "patch": summary(patch), "list_all": summary(listing),

@@ -20,18 +20,16 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.daemon_proc import DaemonProcess
+from tests.daemon_proc import isolated_daemon
 from tests.fakes.model_servers import OpenAIServer, reply
-from tests.rows import iso
+from tests.rows import db_path, iso
 
 N_IDLE_TASKS = int(os.environ.get("BENCH_IDLE_TASKS", "10000"))
 N_SINGLE, SINGLE_GAP = 100, 0.050
@@ -56,18 +54,11 @@ def summary(ms: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
-    home = Path(tempfile.mkdtemp(prefix="pbench-"))
-    runtime = Path(tempfile.mkdtemp(prefix="pb-", dir="/tmp"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMPTLY_", "XDG_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "c"), XDG_DATA_HOME=str(home / "d"),
-               XDG_RUNTIME_DIR=str(runtime))
     server = OpenAIServer(default=reply("ok", usage=(1, 1))).start()
-    (home / "c" / "promptly").mkdir(parents=True)
-    (home / "c" / "promptly" / "config.toml").write_text(
+    daemon, cleanup = isolated_daemon(
         'log_level = "WARNING"\ntimezone = "UTC"\nmax_concurrent_runs = 2000\n'
         f'[providers.fake]\nkind = "openai"\nbase_url = "{server.base_url}"\nlocal = true\n')
-    daemon = DaemonProcess(env, runtime / "promptly" / "promptlyd.sock", home / "daemon.log")
-    db = home / "d" / "promptly" / "promptly.db"
+    db = db_path(daemon)
     try:
         daemon.start()
         ids: list[str] = []
@@ -125,10 +116,8 @@ def main() -> None:
                 + (h1["dbWrites"] - h0["dbWrites"]),
                 "scheduler_wakeups": h1["schedulerWakeups"] - h0["schedulerWakeups"]}
     finally:
-        daemon.stop()
+        cleanup()
         server.stop()
-        shutil.rmtree(home, ignore_errors=True)
-        shutil.rmtree(runtime, ignore_errors=True)
     print(json.dumps({
         "bench": "precision", "idle_tasks": N_IDLE_TASKS, "single": summary(single),
         "burst": summary(burst), "idle": idle,
