@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import sqlite3
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -130,8 +131,17 @@ class Scheduler:
         assert self.waker is not None
         while True:
             self._wake.clear()
-            await self.step(self.clock.now())
-            reason = await self.waker.wait(self.next_due(), self._wake)
+            until = None
+            try:
+                await self.step(self.clock.now())
+            except Exception:  # never let one bad wake-up end all scheduling
+                log.exception("a scheduler step failed; reloading the schedule in 1 s")
+                self._heap.clear()
+                self._due.clear()
+                until = self.clock.now() + timedelta(seconds=1)
+            reason = await self.waker.wait(until or self.next_due(), self._wake)
+            if until is not None:
+                await self.load()
             self.wakeups += 1
             if reason == "jump":
                 log.info("the wall clock jumped: re-checking what is due")
@@ -171,45 +181,61 @@ class Scheduler:
         stamp = iso(self.clock.now())
         over_budget = self._over_budget(store, now)
         for task_id, when in due:
-            task = store.get("tasks", task_id)
-            if task is None or task["status"] != "active" or task["next_run_at"] != iso(when):
-                continue  # changed since it was queued; task_changed has the new time
-            spec = spec_of(task)
-            slot = latest_fire(spec, now, when - _EPS) or when
-            following = next_fire(spec, now)
-            changes: Row = {"next_run_at": None if following is None else iso(following)}
-            if following is None:
-                changes["status"] = "completed"
-            claim.next_due[task_id] = following
-            window = task.get("catch_up_window_hours")
-            window_h = self.config.catch_up_window_hours if window is None else window
-            late = now - slot
-            label = f"task {task_id[:8]} ({task['name']}) slot {iso(slot)}"
-            if late > timedelta(hours=window_h):
-                log.info("%s skipped: missed by %s, outside the %g h catch-up window",
-                         label, _human(late), window_h)
-                claim.skipped.append(task_id)
-            elif task_id in running:
-                log.warning("%s skipped: the previous run is still running", label)
-                claim.skipped.append(task_id)
-            else:
-                run = self._new_run(task_id, slot, late, stamp, over_budget, slots)
-                try:
-                    store.insert("runs", run)
-                except Exception as exc:  # the UNIQUE (task, slot): served already
-                    import sqlite3
-
-                    if not isinstance(exc, sqlite3.IntegrityError):
-                        raise
-                    log.info("%s already served: not running it twice", label)
-                    if run["status"] == "running":
+            kept = len(claim.runs)
+            store.conn.execute("SAVEPOINT task")
+            try:
+                self._claim_one(store, claim, task_id, when, running, slots, now, stamp,
+                                over_budget)
+            except Exception:
+                store.conn.execute("ROLLBACK TO task")
+                for _run, claimed in claim.runs[kept:]:
+                    if claimed:
                         slots.give()
-                else:
-                    claim.runs.append((run, run["status"] == "running"))
-                    if run["status"] == "failed":
-                        log.warning("%s not run: %s", label, run["error"])
-            store.update("tasks", task_id, changes)
+                del claim.runs[kept:]
+                claim.next_due[task_id] = None
+                log.exception("task %s could not be scheduled; it stays unscheduled until "
+                              "it is changed", task_id[:8])
+            store.conn.execute("RELEASE task")
         return claim
+
+    def _claim_one(self, store: Store, claim: Claim, task_id: str, when: datetime,
+                   running: set[str], slots: Any, now: datetime, stamp: str,
+                   over_budget: str | None) -> None:
+        """One due task: decide, record the run (if any) and its next instant."""
+        task = store.get("tasks", task_id)
+        if task is None or task["status"] != "active" or task["next_run_at"] != iso(when):
+            return  # changed since it was queued; task_changed has the new time
+        spec = spec_of(task)
+        slot = latest_fire(spec, now, when - _EPS) or when
+        following = next_fire(spec, now)
+        changes: Row = {"next_run_at": None if following is None else iso(following)}
+        if following is None:
+            changes["status"] = "completed"
+        window = task.get("catch_up_window_hours")
+        window_h = self.config.catch_up_window_hours if window is None else window
+        late = now - slot
+        label = f"task {task_id[:8]} ({task['name']}) slot {iso(slot)}"
+        if late > timedelta(hours=window_h):
+            log.info("%s skipped: missed by %s, outside the %g h catch-up window",
+                     label, _human(late), window_h)
+            claim.skipped.append(task_id)
+        elif task_id in running:
+            log.warning("%s skipped: the previous run is still running", label)
+            claim.skipped.append(task_id)
+        else:
+            run = self._new_run(task_id, slot, late, stamp, over_budget, slots)
+            try:
+                store.insert("runs", run)
+            except sqlite3.IntegrityError:  # the UNIQUE (task, slot): served already
+                log.info("%s already served: not running it twice", label)
+                if run["status"] == "running":
+                    slots.give()
+            else:
+                claim.runs.append((run, run["status"] == "running"))
+                if run["status"] == "failed":
+                    log.warning("%s not run: %s", label, run["error"])
+        store.update("tasks", task_id, changes)
+        claim.next_due[task_id] = following
 
     def _new_run(self, task_id: str, slot: datetime, late: timedelta, stamp: str,
                  over_budget: str | None, slots: Any) -> Row:

@@ -3,6 +3,7 @@ and a recording twin of the runner (the executor role) behind the same methods."
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -216,3 +217,48 @@ async def test_the_wal_is_checkpointed_off_the_writer(env: dict[str, Any], tmp_p
             per_batch = wal.stat().st_size
     # without checkpoints the WAL would hold all four batches
     assert wal.stat().st_size < 2 * per_batch
+
+
+async def test_one_broken_task_does_not_stop_the_others(env: dict[str, Any]) -> None:
+    good = await add_task(env, name="good", schedule_time="09:00")
+    bad = await add_task(env, name="bad", schedule_time="09:00")
+    # a row the schedule math cannot read (written behind the API's back)
+    await env["store"].write(lambda s: s.conn.execute(
+        "UPDATE tasks SET timezone = 'Nowhere/Land' WHERE id = ?", [bad["id"]]))
+    env["clock"].set(T0.replace(hour=9))
+    runs = await env["sched"].step(env["clock"].now())
+    assert [r["task_id"] for r in runs] == [good["id"]]
+    assert await runs_of(env, bad["id"]) == []
+    assert env["runner"].slots.active == 1  # only the good run holds a slot
+    assert env["sched"].next_due() == datetime(2026, 3, 3, 9, tzinfo=UTC)  # good's next
+    assert (await task_row(env, bad["id"]))["next_run_at"] == "2026-03-02T09:00:00.000Z"
+
+
+async def test_the_loop_survives_a_failing_step(env: dict[str, Any]) -> None:
+    """An exception in a step is logged; the loop reloads the schedule and goes on."""
+    from promptlyd.clock import SystemClock
+    from promptlyd.waker import SleepWaker
+
+    sched: Scheduler = env["sched"]
+    sched.clock = SystemClock()
+    sched.waker = SleepWaker()
+    calls = 0
+    real_step = sched.step
+
+    async def flaky(now: datetime) -> list[dict[str, Any]]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom")
+        return await real_step(now)
+
+    sched.step = flaky  # type: ignore[method-assign]
+    task = asyncio.create_task(sched.run())
+    try:
+        async with asyncio.timeout(5):
+            while calls < 2:
+                await asyncio.sleep(0.01)
+        assert not task.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
