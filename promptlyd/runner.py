@@ -123,6 +123,9 @@ class Runner:
 
     async def run_now(self, task_id: str) -> Row:
         """``POST /tasks/{id}/run``: create the run and execute it in the background."""
+        if not self._accepting:
+            raise Conflict("promptlyd is shutting down and starts no new runs; run it again "
+                           "once the daemon is back", field="taskId")
         if task_id in self.running:
             raise Conflict(f"task {task_id} is already running (run {self.running[task_id]}); "
                            "wait for it to finish", field="taskId")

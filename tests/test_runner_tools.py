@@ -136,3 +136,13 @@ async def test_slots_resize_wakes_waiters() -> None:
     slots.give()
     slots.give()
     assert slots.active == 0
+
+
+async def test_no_new_runs_while_draining(setup: dict[str, Any]) -> None:
+    from promptlyd.errors import Conflict
+
+    runner: Runner = setup["runner"]
+    assert await runner.drain(0) == 0
+    with pytest.raises(Conflict, match="shutting down"):
+        await runner.run_now(setup["task"]["id"])
+    assert await setup["store"].read(lambda s: s.list_runs()) == []
