@@ -301,6 +301,15 @@ def _build(
             positive("timeout_seconds", table["timeout_seconds"], tname)
         if table.get("max_retries", 0) < 0:
             raise c.fail("must be 0 or more", "max_retries", tname)
+        key_name = table.get("api_key")
+        if key_name is not None and (
+            len(key_name) > 64 or re.match(r"(sk|sk-ant|sk-or|sk-proj|gsk|xai)[-_]", key_name)
+            or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]*", key_name)
+        ):
+            # never echo the value: it may be the key itself
+            raise c.fail("is the NAME of a secret, and this looks like a key itself; store "
+                         f"the key with `promptly secrets set {name}` and write "
+                         f'api_key = "{name}"', "api_key", tname)
         merged.setdefault(name, {}).update(table)
     for name, table in merged.items():
         providers[name] = ProviderConfig(

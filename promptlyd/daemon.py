@@ -26,7 +26,6 @@ log = logging.getLogger("promptlyd")
 
 EX_CONFIG = 78
 EX_TEMPFAIL = 75
-INTERRUPTED = "interrupted: daemon stopped"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,11 +121,15 @@ class Daemon:
         self._socket_arg = socket_arg
         self._stop = asyncio.Event()
         self._runner: Any = None
+        self.exit_code = 0
+        self._background: set[asyncio.Task[Any]] = set()
+        self._providers: Any = None
         self._scheduler: Any = None
         self._skills: Any = None
         self._directory: Any = None
 
     async def run(self) -> int:
+        from promptlyd import runner as runner_mod
         from promptlyd.api.app import create_app
         from promptlyd.api.context import AppContext
         from promptlyd.catalog import Catalog
@@ -140,7 +143,8 @@ class Daemon:
         clock = SystemClock()
         store = AsyncStore(config.database)
         await asyncio.get_running_loop().run_in_executor(None, store.open)
-        failed = await store.write(lambda s: s.fail_unfinished_runs(iso(clock.now()), INTERRUPTED))
+        failed = await store.write(
+            lambda s: s.fail_unfinished_runs(iso(clock.now()), runner_mod.INTERRUPTED))
         if failed:
             log.warning("marked %d run(s) left unfinished by a stopped daemon as failed", failed)
         org = await store.read(lambda s: s.organization_id())
@@ -150,6 +154,7 @@ class Daemon:
         from promptlyd.runner import Runner
 
         providers = ProviderRegistry(config.providers, keys)
+        self._providers = providers
         runner = Runner(config=config, store=store, clock=clock, catalog=catalog,
                         providers=providers)
         self._runner = runner
@@ -183,6 +188,7 @@ class Daemon:
             loop.add_signal_handler(sig, self._on_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self._on_reload, ctx)
         loop_task = asyncio.create_task(scheduler.run(), name="scheduler")
+        loop_task.add_done_callback(self._scheduler_ended)
         used = await store.read(lambda s: [r[0] for r in s.conn.execute(
             "SELECT DISTINCT substr(model, 1, instr(model, '/') - 1) FROM tasks "
             "WHERE status = 'active'")])
@@ -196,7 +202,7 @@ class Daemon:
             await self._stop.wait()
         finally:
             sd_notify("STOPPING=1", os.environ)
-            loop_task.cancel()  # start no new runs
+            scheduler.request_stop()  # start no new runs; a claim under way completes
             await asyncio.gather(loop_task, return_exceptions=True)
             if runner.busy:
                 log.info("waiting up to %g s for %d run(s) to finish",
@@ -210,7 +216,7 @@ class Daemon:
             await providers.aclose()
             store.close()
         log.info("stopped")
-        return 0
+        return self.exit_code
 
     async def _open_keys(self, config: Config) -> Any:
         from promptlyd.secrets import RedactingFilter, open_keystore
@@ -223,6 +229,15 @@ class Daemon:
         for handler in logging.getLogger().handlers:
             handler.addFilter(RedactingFilter(keys.redactor))
         return keys
+
+    def _scheduler_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._stop.is_set():
+            return
+        exc = task.exception()
+        log.critical("the scheduler stopped (%s): exiting so the service manager restarts "
+                     "promptlyd", exc or "no error")
+        self.exit_code = 1
+        self._stop.set()
 
     def _on_stop(self, sig: signal.Signals) -> None:
         log.info("received %s: shutting down", sig.name)
@@ -242,13 +257,20 @@ class Daemon:
             log.warning("SIGHUP: database and socket changes need a restart; kept the old ones")
             new = new.with_(database=self.config.database, socket=self.config.socket)
         self.config = ctx.config = new
+        if self._providers is not None:
+            self._providers.reconfigure(new.providers)
         if self._runner is not None:
             self._runner.config = new
             self._runner.slots.resize(new.max_concurrent_runs)
         if self._scheduler is not None:
             self._scheduler.config = new
         if self._skills is not None:
-            self._skills.set_root(new.skills_dir)
+            if new.skills_dir != self._skills.root:
+                self._skills.set_root(new.skills_dir)  # rescans there
+            else:  # SIGHUP also means "re-read the skills"
+                rescan = asyncio.get_running_loop().create_task(self._skills.sync(None))
+                self._background.add(rescan)
+                rescan.add_done_callback(self._background.discard)
         if self._directory is not None:
             self._directory.config = new
         log.info("SIGHUP: config reloaded from %s", new.path or "defaults")

@@ -50,6 +50,9 @@ class ModelDirectory:
             return None, f"{name} did not answer at {base} within {DISCOVERY_TIMEOUT:g} s"
         except PromptlydError as exc:
             return None, f"{name} is not reachable at {base}: {exc}"
+        except Exception as exc:  # one odd server must not break /models for the others
+            log.warning("listing the models of %s failed: %r", name, exc)
+            return None, f"{name} answered GET /models with something unreadable ({exc})"
 
     async def _key_problem(self, name: str) -> str | None:
         try:

@@ -26,7 +26,7 @@ from promptlyd.catalog import Catalog
 from promptlyd.clock import Clock
 from promptlyd.compose import compose, frequency_label, template_vars
 from promptlyd.config import Config
-from promptlyd.errors import Conflict, PromptlydError
+from promptlyd.errors import Conflict, NotFound, PromptlydError
 from promptlyd.providers.base import ModelError, ModelRequest, UserMessage
 from promptlyd.providers.registry import ProviderRegistry
 from promptlyd.providers.toolloop import ToolExecutor, run_conversation
@@ -35,6 +35,8 @@ from promptlyd.store.db import Row, Store
 from promptlyd.timeutil import iso, parse_iso
 
 log = logging.getLogger("promptlyd.runner")
+
+INTERRUPTED = "interrupted: daemon stopped"
 
 Deliver = Callable[[Row, Row], Awaitable[tuple[str | None, list[dict[str, Any]]]]]
 ToolsFor = Callable[[Row, list[Row]], Awaitable[ToolExecutor | None]]
@@ -129,8 +131,15 @@ class Runner:
         if task_id in self.running:
             raise Conflict(f"task {task_id} is already running (run {self.running[task_id]}); "
                            "wait for it to finish", field="taskId")
-        run = await self.create_run(task_id, trigger="manual", scheduled_for=None)
-        assert run is not None
+        self.running[task_id] = "starting"  # reserved: a second request now sees it
+        try:
+            run = await self.create_run(task_id, trigger="manual", scheduled_for=None)
+        except BaseException:
+            del self.running[task_id]
+            raise
+        if run is None:  # the task was deleted meanwhile (its foreign key failed)
+            del self.running[task_id]
+            raise NotFound(f"no task with id {task_id!r}", field="taskId")
         self.launch(run, claimed=False)
         return run
 
@@ -144,7 +153,7 @@ class Runner:
         def tx(store: Store) -> Row | None:
             try:
                 store.insert("runs", run)
-            except sqlite3.IntegrityError:
+            except sqlite3.IntegrityError:  # slot served already, or the task is gone
                 return None
             return run
 
@@ -186,10 +195,12 @@ class Runner:
             if not claimed:
                 await self.slots.take()
                 have_slot = True
+                if not self._accepting:  # the slot came free while draining: start nothing
+                    await self._interrupt(run_id)
+                    return
             await self._run(run, claimed)
         except asyncio.CancelledError:
-            await self._finish(run_id, task_id, None, status="failed",
-                               error="interrupted: daemon stopped", started=None)
+            await self._interrupt(run_id)
             raise
         except Exception as exc:  # a bug: record it, never crash the daemon
             log.exception("run %s crashed", run_id)
@@ -235,13 +246,15 @@ class Runner:
                                      f"{self.config.skills_dir} or detach it", extra=base)
             return
         try:
-            provider, model_name = await asyncio.to_thread(self.providers.resolve, task["model"])
-            tools = (await self.tools_for(task, inputs.sources)
-                     if self.tools_for and inputs.sources else None)
-            request = ModelRequest(model=model_name, system=prompt.system,
-                                   messages=[UserMessage(prompt.user)])
-            provider_name = task["model"].split("/", 1)[0]
+            # the timeout covers the set-up too: a key lookup or a source that hangs
             async with asyncio.timeout(self.config.run_timeout_seconds):
+                provider, model_name = await asyncio.to_thread(self.providers.resolve,
+                                                               task["model"])
+                tools = (await self.tools_for(task, inputs.sources)
+                         if self.tools_for and inputs.sources else None)
+                request = ModelRequest(model=model_name, system=prompt.system,
+                                       messages=[UserMessage(prompt.user)])
+                provider_name = task["model"].split("/", 1)[0]
                 result = await run_conversation(
                     provider, request, tools, max_rounds=self.config.max_tool_rounds,
                     max_tool_output_chars=self.config.max_tool_output_chars,
@@ -276,6 +289,23 @@ class Runner:
         if status is not None:
             await self.store.write(lambda s: s.update("runs", run["id"], {
                 "delivery_status": status, "deliveries": results}))
+
+    async def _interrupt(self, run_id: str) -> None:
+        """Shutdown caught the run: unfinished → failed; finished but undelivered → delivery
+        failed (a completed run keeps its output)."""
+        stamp = iso(self.clock.now())
+
+        def tx(store: Store) -> None:
+            store.conn.execute(
+                "UPDATE runs SET status = 'failed', error = ?, completed_at = ? "
+                "WHERE id = ? AND status IN ('pending', 'running')",
+                [INTERRUPTED, stamp, run_id])
+            store.conn.execute(
+                "UPDATE runs SET delivery_status = 'failed' "
+                "WHERE id = ? AND delivery_status = 'pending'", [run_id])
+
+        await self.store.write(tx)
+        log.warning("run %s interrupted: daemon stopped", run_id[:8])
 
     async def _finish(self, run_id: str, task_id: str, t0: float | None, *, status: str,
                       error: str | None, started: Any, extra: Row | None = None) -> Row | None:

@@ -85,6 +85,7 @@ class Scheduler:
         self._heap: list[tuple[datetime, str]] = []
         self._due: dict[str, datetime] = {}
         self._wake = asyncio.Event()
+        self._stopping = False
         self.wakeups = 0  # how many times the loop woke (for tests and the idle figure)
 
     # --- told by the API -------------------------------------------------------------
@@ -129,22 +130,30 @@ class Scheduler:
     async def run(self) -> None:
         """Fire what is due, sleep until the next, forever (cancel to stop)."""
         assert self.waker is not None
-        while True:
+        while not self._stopping:
             self._wake.clear()
-            until = None
             try:
                 await self.step(self.clock.now())
+                if self._stopping:
+                    break
+                reason = await self.waker.wait(self.next_due(), self._wake)
+                self.wakeups += 1
+                if reason == "jump":
+                    log.info("the wall clock jumped: re-checking what is due")
             except Exception:  # never let one bad wake-up end all scheduling
                 log.exception("a scheduler step failed; reloading the schedule in 1 s")
+                await asyncio.sleep(1)
                 self._heap.clear()
                 self._due.clear()
-                until = self.clock.now() + timedelta(seconds=1)
-            reason = await self.waker.wait(until or self.next_due(), self._wake)
-            if until is not None:
-                await self.load()
-            self.wakeups += 1
-            if reason == "jump":
-                log.info("the wall clock jumped: re-checking what is due")
+                try:
+                    await self.load()
+                except Exception:
+                    log.exception("reloading the schedule failed; trying again")
+
+    def request_stop(self) -> None:
+        """Finish the current wake-up (a claim is never cut in half), then leave ``run``."""
+        self._stopping = True
+        self._wake.set()
 
     async def step(self, now: datetime) -> list[Row]:
         """Claim and launch every task due at ``now``; returns the runs created."""
@@ -162,9 +171,12 @@ class Scheduler:
         capacity = _Capacity(taken)
         try:
             claim = await self.store.write(lambda s: self._claim(s, due, running, capacity, now))
-        finally:
-            for _ in range(capacity.count):  # what the claim did not spend goes back
+        except BaseException:
+            for _ in range(taken):  # nothing was committed: every slot goes back
                 self.runner.slots.give()
+            raise
+        for _ in range(capacity.count):  # what the claim did not spend goes back
+            self.runner.slots.give()
         for task_id, following in claim.next_due.items():
             # an entry here now came from the API during the claim: it is newer, keep it
             if task_id not in self._due:
@@ -179,13 +191,13 @@ class Scheduler:
         """Runs in the writer thread, inside one transaction."""
         claim = Claim()
         stamp = iso(self.clock.now())
-        over_budget = self._over_budget(store, now)
+        usage = self._usage(store, now)
         for task_id, when in due:
             kept = len(claim.runs)
             store.conn.execute("SAVEPOINT task")
             try:
                 self._claim_one(store, claim, task_id, when, running, slots, now, stamp,
-                                over_budget)
+                                usage)
             except Exception:
                 store.conn.execute("ROLLBACK TO task")
                 for _run, claimed in claim.runs[kept:]:
@@ -200,11 +212,15 @@ class Scheduler:
 
     def _claim_one(self, store: Store, claim: Claim, task_id: str, when: datetime,
                    running: set[str], slots: Any, now: datetime, stamp: str,
-                   over_budget: str | None) -> None:
+                   usage: list[float] | None) -> None:
         """One due task: decide, record the run (if any) and its next instant."""
         task = store.get("tasks", task_id)
-        if task is None or task["status"] != "active" or task["next_run_at"] != iso(when):
-            return  # changed since it was queued; task_changed has the new time
+        if task is None or task["status"] != "active" or not task["next_run_at"]:
+            return  # deleted, paused or completed since it was queued
+        if task["next_run_at"] != iso(when):
+            # changed since it was queued: the database's instant is the truth
+            claim.next_due[task_id] = parse_iso(task["next_run_at"])
+            return
         spec = spec_of(task)
         slot = latest_fire(spec, now, when - _EPS) or when
         following = next_fire(spec, now)
@@ -215,7 +231,7 @@ class Scheduler:
         window_h = self.config.catch_up_window_hours if window is None else window
         late = now - slot
         label = f"task {task_id[:8]} ({task['name']}) slot {iso(slot)}"
-        if late > timedelta(hours=window_h):
+        if late > max(timedelta(hours=window_h), CATCHUP_AFTER):  # 0 h: on-time runs only
             log.info("%s skipped: missed by %s, outside the %g h catch-up window",
                      label, _human(late), window_h)
             claim.skipped.append(task_id)
@@ -223,15 +239,21 @@ class Scheduler:
             log.warning("%s skipped: the previous run is still running", label)
             claim.skipped.append(task_id)
         else:
-            run = self._new_run(task_id, slot, late, stamp, over_budget, slots)
+            run = self._new_run(task_id, slot, late, stamp, self._over_budget(usage), slots)
             try:
                 store.insert("runs", run)
             except sqlite3.IntegrityError:  # the UNIQUE (task, slot): served already
                 log.info("%s already served: not running it twice", label)
                 if run["status"] == "running":
                     slots.give()
+            except BaseException:
+                if run["status"] == "running":
+                    slots.give()
+                raise
             else:
                 claim.runs.append((run, run["status"] == "running"))
+                if usage is not None and run["status"] != "failed":
+                    usage[0] += 1  # N tasks due together cannot overshoot runs_limit
                 if run["status"] == "failed":
                     log.warning("%s not run: %s", label, run["error"])
         store.update("tasks", task_id, changes)
@@ -251,11 +273,19 @@ class Scheduler:
             run["status"] = "pending"
         return run
 
-    def _over_budget(self, store: Store, now: datetime) -> str | None:
+    def _usage(self, store: Store, now: datetime) -> list[float] | None:
+        """[runs, cents] this month when a budget is set (counted on as runs are added)."""
         budget = self.config.budget
         if budget.runs_limit is None and budget.monthly_budget_cents is None:
             return None
         runs, cost = store.usage_since(iso(month_start(now, self.config.timezone)))
+        return [runs, cost]
+
+    def _over_budget(self, usage: list[float] | None) -> str | None:
+        if usage is None:
+            return None
+        budget = self.config.budget
+        runs, cost = int(usage[0]), usage[1]
         if budget.runs_limit is not None and runs >= budget.runs_limit:
             return (f"budget exceeded: {runs} runs this month (runs_limit {budget.runs_limit}); "
                     "raise [budget] runs_limit in the config")

@@ -606,9 +606,14 @@ def _scan_skill_folder(
     skill_md = folder / "SKILL.md"
     try:
         names = [p.name for p in folder.iterdir()]
-    except OSError:  # pragma: no cover - unreadable folder
+        is_skill = "SKILL.md" in names and skill_md.is_file()
+        misnamed = [n for n in sorted(names)
+                    if n.lower() == "skill.md" and n != "SKILL.md" and (folder / n).is_file()]
+    except OSError as exc:  # unreadable or untraversable: report it, scan the rest
+        problems.append(SkillProblem(None, folder, f"cannot read the folder: {exc.strerror}; "
+                                                   f"check its permissions (chmod u+rx)"))
         return
-    if "SKILL.md" in names and skill_md.is_file():
+    if is_skill:
         hit = slug_for(skill_md, root)
         if hit is not None:
             found[hit[0]] = skill_md
@@ -619,14 +624,13 @@ def _scan_skill_folder(
                 f"rename the folder to '{slugify(folder.name)}'",
             ))
         return
-    for other in sorted(names):
-        if other.lower() == "skill.md" and (folder / other).is_file():
-            problems.append(SkillProblem(
-                None, folder / other,
-                f"'{folder.name}/{other}' must be named '{folder.name}/SKILL.md' "
-                "(in capitals) to be loaded",
-            ))
-            return
+    for other in misnamed:
+        problems.append(SkillProblem(
+            None, folder / other,
+            f"'{folder.name}/{other}' must be named '{folder.name}/SKILL.md' "
+            "(in capitals) to be loaded",
+        ))
+        return
 
 
 def _near_miss_file(name: str) -> str | None:

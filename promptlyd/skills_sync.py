@@ -163,8 +163,10 @@ class SkillSync:
             except Exception as exc:  # the watcher must never take the daemon down
                 log.error("watching the skills folder %s failed: %s; retrying in %g s",
                           root, exc, RETRY_SECONDS)
+                # _watch set `stop` on its way out: wait on a fresh event, or this spins
+                retry = self._stop_watch = asyncio.Event()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
+                    await asyncio.wait_for(retry.wait(), RETRY_SECONDS)
 
     async def _watch(self, root: Path, stop: asyncio.Event) -> None:
         if not await self._prepare(root):

@@ -104,3 +104,16 @@ def test_not_utf8(tmp_path: Path) -> None:
     cfg.write_bytes(b"organization_name = \"\xff\"\n")
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(cfg, env=env_for(tmp_path))
+
+
+@pytest.mark.parametrize("value", ["sk-proj-AbCdEf0123456789", "sk-ant-api03-xyz", "a b",
+                                   "x" * 65])
+def test_a_key_pasted_as_api_key_is_refused_without_echoing_it(tmp_path: Path,
+                                                               value: str) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[providers.openai]\napi_key = "{value}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg, env=env_for(tmp_path))
+    assert info.value.key == "providers.openai.api_key" and info.value.line == 2
+    assert value not in str(info.value)
+    assert "promptly secrets set openai" in str(info.value)

@@ -109,3 +109,38 @@ def test_a_canary_key_never_leaks(daemon_factory: Any, isolated_home: Path) -> N
         if canary.encode() in f.read_bytes():
             leaks.append(str(f))
     assert leaks == []
+
+
+def test_a_server_answering_html_does_not_break_models(daemon_factory: Any) -> None:
+    """A web UI (HTML) where an OpenAI-compatible API was expected: that provider is
+    unavailable with a reason; every other provider is still listed."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class WebUI(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html><body>Welcome to the web UI</body></html>"
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    web = HTTPServer(("127.0.0.1", 0), WebUI)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        with OpenAIServer(models=("llama3.2",)) as good:
+            d = daemon_factory(config=(
+                f'[providers.lmstudio]\nbase_url = "http://127.0.0.1:{web.server_port}/v1"\n'
+                f'[providers.ollama]\nbase_url = "{good.base_url}"\n')).start()
+            with d.client() as api:
+                r = api.get("/api/promptly/models")
+        assert r.status_code == 200, r.text
+        models = {m["id"]: m for m in r.json()}
+        assert models["ollama/llama3.2"]["available"] is True
+    finally:
+        web.shutdown()
+        web.server_close()

@@ -364,3 +364,57 @@ def test_watch_filter_keeps_only_what_can_matter(name: str) -> None:
     assert not keep(Change.added, "/s/.git/index")
     assert keep(Change.added, f"/s/f/{name}") == (name == "SKILL.md")
     assert not keep(Change.added, f"/s/f/references/{name}")
+
+
+async def test_a_failing_watcher_retries_with_a_pause(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """_watch raising must not turn into a busy loop (it once retried ~2,000 times a second)."""
+    import asyncio
+
+    from promptlyd import skills_sync
+    from promptlyd.clock import SystemClock
+    from promptlyd.store import AsyncStore
+
+    monkeypatch.setattr(skills_sync, "RETRY_SECONDS", 0.1)
+    store = AsyncStore(tmp_path / "p.db")
+    store.open()
+    sync = skills_sync.SkillSync(store, SystemClock(), tmp_path / "skills")
+    attempts = 0
+
+    async def broken(root: Path, stop: asyncio.Event) -> None:
+        nonlocal attempts
+        attempts += 1
+        stop.set()
+        raise OSError("boom")
+
+    monkeypatch.setattr(sync, "_watch", broken)
+    task = asyncio.ensure_future(sync._watch_forever())
+    await asyncio.sleep(0.45)
+    sync._closing = True
+    sync._stop_watch.set()
+    async with asyncio.timeout(2):
+        await task
+    store.close()
+    assert 2 <= attempts <= 6
+
+
+def test_an_unreadable_skill_folder_is_reported_not_fatal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from promptlyd.skillfile import scan_folder
+
+    (tmp_path / "good.md").write_text("---\nname: good\n---\nbody\n")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "SKILL.md").write_text("---\nname: locked\n---\nbody\n")
+    real_is_file = Path.is_file
+
+    def is_file(self: Path) -> bool:  # what EACCES on a folder without +x looks like
+        if self.parent == locked:
+            raise PermissionError(13, "Permission denied")
+        return real_is_file(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    scan = scan_folder(tmp_path)
+    assert [s[0] for s in scan.skills] == ["good"]
+    assert any("cannot read the folder" in p.message and "locked" in str(p.path)
+               for p in scan.problems)

@@ -101,6 +101,7 @@ TASK_CASES = [
     ({"name": "n", "prompt": "p", "skillIds": ["not-a-uuid"]}, "skillIds"),
     ({"name": "n", "prompt": "p", "sourceIds": "abc"}, "sourceIds"),
     ({"name": "n", "prompt": "p", "catchUpWindowHours": -1}, "catchUpWindowHours"),
+    ("{\"name\": \"n\", \"prompt\": \"p\", \"catchUpWindowHours\": NaN}", "catchUpWindowHours"),
     ({"name": "n", "prompt": "p", "scheduleTme": "09:00"}, "scheduleTme"),
 ]
 
@@ -182,6 +183,13 @@ def test_attach_rejects(shared: dict[str, Any], path: str, body: dict[str, Any],
                                        "config": {"env": {"A": 1}}}, "config.env.A"),
     ("POST", "/api/promptly/sources", {"name": "n", "type": "api",
                                        "config": {"baseUrl": "example.com"}}, "config.baseUrl"),
+    ("POST", "/api/promptly/sources", {"name": "n", "type": "mcp", "config": {
+        "command": "x", "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": "ghp_123"}}},
+     "config.env.GITHUB_PERSONAL_ACCESS_TOKEN"),
+    ("POST", "/api/promptly/sources", {"name": "n", "type": "mcp", "config": {
+        "command": "x", "env": {"OPENAI_API_KEY": "sk-1"}}}, "config.env.OPENAI_API_KEY"),
+    ("POST", "/api/promptly/sources", {"name": "n", "type": "mcp", "config": {
+        "command": "x", "env": {"T": {"secretName": 5}}}}, "config.env.T.secretName"),
     ("POST", "/api/promptly/sources", {"name": "n", "type": "local",
                                        "config": {"paths": ["relative/dir"]}}, "config.paths"),
     ("POST", "/api/promptly/sources", {"name": "n", "type": "mcp", "config": {},
@@ -267,3 +275,30 @@ def test_unknown_endpoint_and_method(shared: dict[str, Any]) -> None:
     assert r.status_code == 404 and r.json()["error"]["type"] == "not_found"
     r = api.put("/api/promptly/tasks")
     assert r.status_code == 405 and "PUT" in r.json()["error"]["message"]
+
+
+def test_a_once_task_in_the_past_is_refused(shared: dict[str, Any]) -> None:
+    expect_400(shared, "POST", "/api/promptly/tasks",
+               {"name": "n", "prompt": "p", "schedule": "once", "scheduledDate": "2020-01-01",
+                "scheduleTime": "09:00"}, "scheduledDate")
+    api: httpx.Client = shared["api"]
+    task = api.post("/api/promptly/tasks", json={
+        "name": "n", "prompt": "p", "schedule": "once", "scheduledDate": "2099-01-01"}).json()
+    expect_400(shared, "PATCH", f"/api/promptly/tasks/{task['id']}",
+               {"scheduledDate": "2020-01-01"}, "scheduledDate")
+
+
+def test_secret_references_in_env_are_accepted(shared: dict[str, Any]) -> None:
+    api: httpx.Client = shared["api"]
+    r = api.post("/api/promptly/sources", json={"name": "gh", "type": "mcp", "config": {
+        "command": "x", "env": {"GITHUB_TOKEN": {"secretName": "github"}, "LOG_LEVEL": "info",
+                                "EMPTY_TOKEN": ""}}})
+    assert r.status_code == 201, r.text
+    assert r.json()["config"]["env"]["GITHUB_TOKEN"] == {"secretName": "github"}
+
+
+def test_other_uuid_spellings_find_the_same_task(shared: dict[str, Any]) -> None:
+    api: httpx.Client = shared["api"]
+    tid = shared["task"]["id"]
+    for spelling in (tid.upper(), tid.replace("-", ""), "{" + tid + "}", "urn:uuid:" + tid):
+        assert api.get(f"/api/promptly/tasks/{spelling}").json()["id"] == tid

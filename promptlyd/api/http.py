@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -66,7 +67,7 @@ def path_id(request: Request, name: str, what: str) -> str:
     value = str(request.path_params[name])
     if not c.is_uuid(value):
         raise NotFound(f"no {what} with id {value!r} (ids are UUIDs)", field=name)
-    return value.lower()
+    return str(uuid.UUID(value))  # braces, urn: and dashless spellings → the stored form
 
 
 def no_content() -> Response:

@@ -7,6 +7,7 @@ from the rows, which the folder watcher keeps in line with the files.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,8 @@ from promptlyd.shapes import sources as source_shape
 from promptlyd.skills_write import SkillWriter
 from promptlyd.store.db import Row, Store
 from promptlyd.timeutil import iso
+
+log = logging.getLogger("promptlyd.api")
 
 
 def _get(store: Store, table: str, item_id: str, what: str, field: str) -> Row:
@@ -126,7 +129,11 @@ async def test_source(request: Request) -> Response:
     if tester is None:
         return JSON({"success": False, "message": "connecting to sources is not available in "
                      "this version of promptlyd yet", "tools": []})
-    result = await tester(row)
+    try:
+        result = await tester(row)
+    except Exception as exc:  # a failure to connect is an answer, never a 500
+        log.warning("testing source %s failed: %s", source_id[:8], exc)
+        result = {"success": False, "message": f"{type(exc).__name__}: {exc}", "tools": []}
     stamp = iso(ctx.clock.now())
     changes: Row = {"is_active": bool(result.get("success")), "updated_at": stamp}
     if result.get("success"):

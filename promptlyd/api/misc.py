@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -51,7 +50,7 @@ async def list_models(request: Request) -> Response:
 
 async def get_model(request: Request) -> Response:
     ctx = ctx_of(request)
-    model_id = unquote(str(request.path_params["modelId"]))
+    model_id = str(request.path_params["modelId"])  # already percent-decoded
     if ctx.models_lister is not None:
         for model in await ctx.models_lister():
             if model.get("id") == model_id:

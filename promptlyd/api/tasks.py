@@ -123,7 +123,7 @@ async def update_task(request: Request) -> Response:
                                  check_model=ctx.check_model)
     now = to_ms(ctx.clock.now())
 
-    def tx(store: Store) -> dict[str, Any]:
+    def tx(store: Store) -> tuple[dict[str, Any], bool]:
         row = _get_task(store, task_id)
         changes = shape.to_columns(inp.values)
         merged = {**row, **changes}
@@ -144,10 +144,11 @@ async def update_task(request: Request) -> Response:
             store.set_links("sources", task_id, inp.source_ids)
         changes["updated_at"] = merged["updated_at"] = iso(now)
         store.update("tasks", task_id, changes)
-        return _expand(ctx, store, [merged])[0]
+        return _expand(ctx, store, [merged])[0], "next_run_at" in changes
 
-    task = await ctx.store.write(tx)
-    ctx.task_changed(task_id, task["nextRunAt"])
+    task, rescheduled = await ctx.store.write(tx)
+    if rescheduled:  # otherwise the scheduler's own value (maybe newer) stands
+        ctx.task_changed(task_id, task["nextRunAt"])
     return JSON(task)
 
 

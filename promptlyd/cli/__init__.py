@@ -58,6 +58,10 @@ class PromptlyGroup(click.Group):
                 raise NotRunningError(str(exc)) from exc
             if isinstance(exc, PromptlyError):
                 raise CliError(str(exc)) from exc
+            from promptlyd.errors import PromptlydError
+
+            if isinstance(exc, PromptlydError):  # local work: the key store, the config
+                raise CliError(str(exc)) from exc
             raise
 
     def list_commands(self, ctx: click.Context) -> list[str]:

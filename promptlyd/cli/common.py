@@ -227,16 +227,21 @@ def _candidates(kind: str) -> list[Candidate]:
 
 
 def resolve(kind: str, text: str) -> str:
-    """A full id, a unique id prefix (or, for skills and sources, a slug) → the full id."""
-    wanted = text.strip().lower()
+    """A full id, an exact slug (skills, sources), or a unique id prefix → the full id.
+
+    An exact slug wins over an id prefix: ``skills delete cafe`` means the skill named
+    cafe, not whichever id happens to start with "cafe".
+    """
+    given = text.strip()
+    wanted = given.lower()
     if UUID_RE.match(wanted):
         return wanted
     if not wanted:
         raise CliError(f"empty {kind} id")
     items = _candidates(kind)
-    matches = [c for c in items if c.id.startswith(wanted)]
+    matches = [c for c in items if c.slug is not None and c.slug == given]
     if not matches:
-        matches = [c for c in items if c.slug is not None and c.slug == wanted]
+        matches = [c for c in items if c.id.startswith(wanted)]
     if len(matches) == 1:
         return matches[0].id
     if not matches:

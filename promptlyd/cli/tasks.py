@@ -109,9 +109,13 @@ def task_options(creating: bool) -> Callable[[c.F], c.F]:
         click.option("--webhook", multiple=True, metavar="URL",
                      help="POST the result to this URL (repeatable)."),
         click.option("--skill", "skill", multiple=True, metavar="ID",
-                     help="Attach this skill (id, prefix or slug; repeatable)."),
+                     help=("Attach this skill (id, prefix or slug; repeatable)." if creating
+                           else "The task's skills, in order: replaces the list "
+                                "(`tasks attach` adds one).")),
         click.option("--source", "source", multiple=True, metavar="ID",
-                     help="Attach this source (id, prefix or slug; repeatable)."),
+                     help=("Attach this source (id, prefix or slug; repeatable)." if creating
+                           else "The task's sources: replaces the list "
+                                "(`tasks attach` adds one).")),
         click.option("--paused/--active", "paused", default=None,
                      help="Create or set the task paused (or active)."),
     ]

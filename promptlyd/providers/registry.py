@@ -89,6 +89,16 @@ class ProviderRegistry:
         self._retired: list[Provider] = []
         self._lock = threading.Lock()
 
+    def reconfigure(self, providers: Mapping[str, ProviderConfig]) -> None:
+        """New provider settings (config reload): clients whose settings changed are
+        retired (closed at ``aclose``) and rebuilt on next use."""
+        with self._lock:
+            for name, (_key, provider) in list(self._cache.items()):
+                if providers.get(name) != self._configs.get(name):
+                    self._retired.append(provider)
+                    del self._cache[name]
+            self._configs = dict(providers)
+
     def names(self) -> list[str]:
         return sorted(self._configs)
 

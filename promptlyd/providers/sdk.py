@@ -8,13 +8,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from promptlyd.config import ProviderConfig
-from promptlyd.providers.base import ModelError, get_field
+from promptlyd.providers.base import ErrorContext, ModelError, get_field
 
 T = TypeVar("T")
 
 
 class SDKProvider:
     config: ProviderConfig
+    _ctx: ErrorContext
 
     def _sdk(self) -> Any:
         raise NotImplementedError
@@ -32,9 +33,10 @@ class SDKProvider:
             async with asyncio.timeout(self.config.timeout_seconds):
                 return await fn()
         except Exception as exc:
-            mapped = self._map_error(exc, model)
-            if mapped is None:
-                raise
+            # anything the mapping does not know is still the server's answer gone wrong
+            # (HTML where JSON was due, a list where an object was): a failed run, not a bug
+            mapped = self._map_error(exc, model) or self._ctx.bad_response(
+                f"{type(exc).__name__}: {exc}")
             raise mapped from exc
 
     async def list_models(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -65,6 +66,8 @@ def number(value: Any, field: str, *, minimum: float | None = None,
            maximum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise fail(field, f"{field} must be a number, got {_kind(value)}")
+    if not math.isfinite(value):
+        raise fail(field, f"{field} must be a finite number, got {value}")
     if minimum is not None and value < minimum:
         raise fail(field, f"{field} must be at least {minimum}, got {value}")
     if maximum is not None and value > maximum:

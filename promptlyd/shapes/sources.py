@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,8 @@ CONFIG_FIELDS = {"args", "baseUrl", "command", "env", "transport", "url", "paths
 AUTH_CONFIG_FIELDS = {"headerName", "prefix", "provider", "secretName", "username",
                       "paramName"}
 SECRET_LOOKING = {"token", "password", "apiKey", "api_key", "secret", "value", "key"}
+_SECRET_ENV = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_KEY|PRIVATE_KEY)$",
+                         re.IGNORECASE)
 COLUMNS = {"config": "config", "name": "name", "type": "type", "authConfig": "auth_config",
            "authType": "auth_type", "description": "description", "iconUrl": "icon_url",
            "slug": "slug", "isActive": "is_active"}
@@ -98,7 +101,16 @@ def parse_config(kind: str, value: Mapping[str, Any]) -> dict[str, Any]:
     if "env" in value:
         env = c.expect_object(value["env"], "config.env", what="config.env")
         for k, v in env.items():
-            c.string(v, f"config.env.{k}", allow_empty=True)
+            where = f"config.env.{k}"
+            if isinstance(v, dict):  # a reference to a secret, resolved when the server starts
+                c.reject_unknown(v, ("secretName",), where)
+                c.string(v.get("secretName"), f"{where}.secretName", max_len=128)
+                continue
+            c.string(v, where, allow_empty=True)
+            if v and _SECRET_ENV.search(k):
+                raise c.fail(where, f"{where} looks like a secret, and secrets never go into "
+                                    "the database: store it with `promptly secrets set NAME` "
+                                    f"and write {{\"{k}\": {{\"secretName\": \"NAME\"}}}}")
         cfg["env"] = dict(env)
     for key in ("command", "cwd"):
         if key in value:

@@ -220,11 +220,20 @@ def check_consistency(row: Mapping[str, Any]) -> None:
 
 
 def compute_next_run(row: Mapping[str, Any], now: datetime) -> str | None:
-    """When the scheduler will fire this task next (ISO), or None if paused/completed."""
+    """When the scheduler will fire this task next (ISO), or None if paused/completed.
+
+    An active task that would never fire again (a ``once`` in the past) is refused:
+    it would otherwise sit "active" with no next run.
+    """
     if row["status"] != "active":
         return None
     when = sched.next_fire(spec_of(row), now, inclusive=True)
-    return None if when is None else iso(when)
+    if when is None:
+        field = ("cronExpression" if row.get("cron_expression")
+                 else "scheduledDate" if row.get("scheduled_date") else "scheduleTime")
+        raise c.fail(field, f"this once schedule's time has passed ({sched.describe(spec_of(row))}"
+                            "); choose a future date and time, or pause the task")
+    return iso(when)
 
 
 def task_to_api(

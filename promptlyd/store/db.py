@@ -343,10 +343,11 @@ class AsyncStore:
         store.conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(store)
+            store.conn.execute("COMMIT")
         except BaseException:
-            store.conn.execute("ROLLBACK")
+            if store.conn.in_transaction:  # SQLite may have rolled back already
+                store.conn.execute("ROLLBACK")
             raise
-        store.conn.execute("COMMIT")
         return result
 
     def _read_sync(self, fn: Callable[[Store], T]) -> T:
@@ -356,7 +357,8 @@ class AsyncStore:
         try:
             return fn(store)
         finally:
-            store.conn.execute("COMMIT")
+            if store.conn.in_transaction:
+                store.conn.execute("COMMIT")
 
     async def write(self, fn: Callable[[Store], T]) -> T:
         self.writes += 1
