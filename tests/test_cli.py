@@ -345,3 +345,27 @@ def test_models_stats_billing(daemon: DaemonProcess, api: httpx.Client) -> None:
     assert "Plan:          free" in billing and "0 of unlimited" in billing
     assert as_json("--json", "billing", "status") == api.get(
         "/api/promptly/billing/status").json()
+
+
+def test_every_command_is_in_the_readme() -> None:
+    """README's command table is kept in step with the CLI (sqlite-utils' test_docs idea)."""
+    from pathlib import Path
+
+    import click
+
+    from promptlyd.cli import cli
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+    def walk(cmd: click.Command, path: list[str]) -> list[str]:
+        if isinstance(cmd, click.Group):
+            out: list[str] = []
+            for name in cmd.list_commands(click.Context(cmd)):
+                sub = cmd.get_command(click.Context(cmd), name)
+                assert sub is not None
+                out += walk(sub, [*path, name])
+            return out
+        return [" ".join(path)]
+
+    missing = [p for p in walk(cli, []) if f"`promptly {p}`" not in readme]
+    assert missing == []
