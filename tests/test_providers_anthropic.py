@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -20,6 +19,7 @@ from promptlyd.providers import (
     run_conversation,
 )
 from promptlyd.providers.anthropic import AnthropicProvider
+from tests.fakes.helpers import Sleeps, within
 from tests.fakes.model_servers import (
     AnthropicServer,
     malformed_json,
@@ -33,21 +33,7 @@ from tests.fakes.model_servers import (
     tool_calls,
 )
 
-T = TypeVar("T")
 MODEL = "claude-sonnet-4-5"
-
-
-async def within(awaitable: Awaitable[T], seconds: float = 10) -> T:
-    async with asyncio.timeout(seconds):
-        return await awaitable
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -26,6 +26,7 @@ from promptlyd.providers import (
 )
 from promptlyd.providers.openai_compat import OpenAICompatProvider
 from promptlyd.providers.registry import PROVIDER_KINDS
+from tests.fakes.helpers import Secrets, Sleeps, within
 from tests.fakes.model_servers import (
     OpenAIServer,
     disconnect,
@@ -38,33 +39,6 @@ from tests.fakes.model_servers import (
     status,
     tool_call,
 )
-
-T = TypeVar("T")
-
-
-async def within(awaitable: Awaitable[T], seconds: float = 10) -> T:
-    async with asyncio.timeout(seconds):
-        return await awaitable
-
-
-class Secrets:
-    def __init__(self, **values: str) -> None:
-        self.values = values
-        self.asked: list[str] = []
-
-    def get(self, name: str) -> str | None:
-        self.asked.append(name)
-        return self.values.get(name)
-
-
-class Sleeps:
-    """An instant ``sleep`` that remembers what it was asked to wait."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 @pytest.fixture

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Iterator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -22,6 +21,7 @@ from promptlyd.providers import (
 )
 from promptlyd.providers.openai_compat import OpenAICompatProvider
 from promptlyd.providers.retry import backoff_delay
+from tests.fakes.helpers import Sleeps, within
 from tests.fakes.model_servers import (
     OpenAIServer,
     Recorded,
@@ -34,13 +34,6 @@ from tests.fakes.model_servers import (
     tool_call,
     tool_calls,
 )
-
-T = TypeVar("T")
-
-
-async def within(awaitable: Awaitable[T], seconds: float = 10) -> T:
-    async with asyncio.timeout(seconds):
-        return await awaitable
 
 
 @pytest.fixture
@@ -226,14 +219,6 @@ class Flaky:
         if self.errors:
             raise self.errors.pop(0)
         return "answer"
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 def err(kind: Any, retry_after: float | None = None) -> ModelError:

@@ -7,7 +7,6 @@ blocks in a user turn. The SDK is imported at first use.
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,6 @@ from promptlyd.providers.base import (
     NO_KEY,
     AssistantMessage,
     ErrorContext,
-    ModelError,
     ModelRequest,
     ModelResponse,
     ToolCall,
@@ -75,6 +73,8 @@ def to_anthropic_tools(request: ModelRequest) -> list[dict[str, Any]]:
 
 class AnthropicProvider(SDKProvider):
     """A ``Provider`` over the Anthropic Messages API."""
+
+    sdk_module = "anthropic"
 
     def __init__(self, config: ProviderConfig, api_key: str | None) -> None:
         self.name = config.name
@@ -138,24 +138,6 @@ class AnthropicProvider(SDKProvider):
         if end_of_life:
             log.warning("%s: model %s is deprecated and reaches end-of-life on %s; "
                         "choose a newer model", self.name, model, end_of_life)
-
-    def _map_error(self, exc: Exception, model: str | None) -> ModelError | None:
-        """SDK exception → ModelError; None for anything we do not recognise."""
-        import anthropic
-
-        ctx = self._ctx
-        if isinstance(exc, anthropic.APIStatusError):
-            return ctx.status_error(exc.status_code, exc.body, exc.response.headers, model)
-        if isinstance(exc, anthropic.APITimeoutError | TimeoutError):
-            return ctx.timeout_error()
-        if isinstance(exc, anthropic.APIConnectionError):
-            cause = exc.__cause__
-            return ctx.connection_error(str(cause) if cause else exc.message)
-        if isinstance(exc, anthropic.APIResponseValidationError):
-            return ctx.bad_response(exc.message)
-        if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
-            return ctx.bad_response(f"not valid JSON: {exc}")
-        return None
 
     def _parse(self, message: object, request: ModelRequest) -> ModelResponse:
         ctx = self._ctx

@@ -75,6 +75,8 @@ class OpenAICompatProvider(SDKProvider):
     local servers and most proxies know ``max_tokens``. The default picks by host.
     """
 
+    sdk_module = "openai"
+
     def __init__(
         self, config: ProviderConfig, api_key: str | None, *,
         max_tokens_field: str | None = None,
@@ -122,24 +124,6 @@ class OpenAICompatProvider(SDKProvider):
         completion: object = await self._call(
             lambda: client.chat.completions.create(**params), request.model)
         return self._parse(completion, request)
-
-    def _map_error(self, exc: Exception, model: str | None) -> ModelError | None:
-        """SDK exception → ModelError; None for anything we do not recognise."""
-        import openai
-
-        ctx = self._ctx
-        if isinstance(exc, openai.APIStatusError):
-            return ctx.status_error(exc.status_code, exc.body, exc.response.headers, model)
-        if isinstance(exc, openai.APITimeoutError | TimeoutError):
-            return ctx.timeout_error()
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__
-            return ctx.connection_error(str(cause) if cause else exc.message)
-        if isinstance(exc, openai.APIResponseValidationError):
-            return ctx.bad_response(exc.message)
-        if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
-            return ctx.bad_response(f"not valid JSON: {exc}")
-        return None
 
     def _parse(self, completion: object, request: ModelRequest) -> ModelResponse:
         ctx = self._ctx

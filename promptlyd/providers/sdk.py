@@ -4,6 +4,8 @@ timeout, and the SDK's exceptions mapped to ``ModelError`` at this boundary."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -16,13 +18,27 @@ T = TypeVar("T")
 class SDKProvider:
     config: ProviderConfig
     _ctx: ErrorContext
+    sdk_module: str  # "openai" or "anthropic": both SDKs name their exceptions alike
 
     def _sdk(self) -> Any:
         raise NotImplementedError
 
     def _map_error(self, exc: Exception, model: str | None) -> ModelError | None:
-        """SDK exception → ModelError; None for anything not recognised (re-raised)."""
-        raise NotImplementedError
+        """SDK exception → ModelError; None for anything not recognised."""
+        sdk = importlib.import_module(self.sdk_module)
+        ctx = self._ctx
+        if isinstance(exc, sdk.APIStatusError):
+            return ctx.status_error(exc.status_code, exc.body, exc.response.headers, model)
+        if isinstance(exc, sdk.APITimeoutError | TimeoutError):
+            return ctx.timeout_error()
+        if isinstance(exc, sdk.APIConnectionError):
+            cause = exc.__cause__
+            return ctx.connection_error(str(cause) if cause else exc.message)
+        if isinstance(exc, sdk.APIResponseValidationError):
+            return ctx.bad_response(exc.message)
+        if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+            return ctx.bad_response(f"not valid JSON: {exc}")
+        return None
 
     def prepare(self) -> None:
         """Build the SDK client now (blocking: call it from a worker thread)."""
