@@ -12,7 +12,6 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from promptlyd.providers.base import (
-    NO_KEY,
     AssistantMessage,
     ErrorContext,
     ModelRequest,
@@ -75,6 +74,7 @@ class AnthropicProvider(SDKProvider):
     """A ``Provider`` over the Anthropic Messages API."""
 
     sdk_module = "anthropic"
+    client_class = "AsyncAnthropic"
 
     def __init__(self, config: ProviderConfig, api_key: str | None) -> None:
         self.name = config.name
@@ -83,23 +83,6 @@ class AnthropicProvider(SDKProvider):
         self._ctx = ErrorContext.of(config, api_key)
         self._client: AsyncAnthropic | None = None
         self._deprecations_seen: set[str] = set()
-
-    def _sdk(self) -> AsyncAnthropic:
-        if self._client is None:
-            from anthropic import AsyncAnthropic
-
-            self._client = AsyncAnthropic(
-                api_key=self._api_key or NO_KEY,
-                base_url=self.config.base_url,
-                timeout=self.config.timeout_seconds,
-                max_retries=0,  # retry.py retries, the same way for every provider
-            )
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         client = self._sdk()

@@ -12,7 +12,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from promptlyd.providers.base import (
-    NO_KEY,
     AssistantMessage,
     ErrorContext,
     ModelError,
@@ -76,6 +75,7 @@ class OpenAICompatProvider(SDKProvider):
     """
 
     sdk_module = "openai"
+    client_class = "AsyncOpenAI"
 
     def __init__(
         self, config: ProviderConfig, api_key: str | None, *,
@@ -90,23 +90,6 @@ class OpenAICompatProvider(SDKProvider):
             official = "://api.openai.com" in config.base_url
             max_tokens_field = "max_completion_tokens" if official else "max_tokens"
         self.max_tokens_field = max_tokens_field
-
-    def _sdk(self) -> AsyncOpenAI:
-        if self._client is None:
-            from openai import AsyncOpenAI
-
-            self._client = AsyncOpenAI(
-                api_key=self._api_key or NO_KEY,
-                base_url=self.config.base_url,
-                timeout=self.config.timeout_seconds,
-                max_retries=0,  # retry.py retries, the same way for every provider
-            )
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         client = self._sdk()

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from promptlyd.config import ProviderConfig
-from promptlyd.providers.base import ErrorContext, ModelError, get_field
+from promptlyd.providers.base import NO_KEY, ErrorContext, ModelError, get_field
 
 T = TypeVar("T")
 
@@ -19,9 +19,26 @@ class SDKProvider:
     config: ProviderConfig
     _ctx: ErrorContext
     sdk_module: str  # "openai" or "anthropic": both SDKs name their exceptions alike
+    client_class: str  # "AsyncOpenAI" or "AsyncAnthropic": built with the same arguments
+    _api_key: str | None
+    _client: Any
 
     def _sdk(self) -> Any:
-        raise NotImplementedError
+        """The SDK's async client, imported and built on first use."""
+        if self._client is None:
+            factory = getattr(importlib.import_module(self.sdk_module), self.client_class)
+            self._client = factory(
+                api_key=self._api_key or NO_KEY,
+                base_url=self.config.base_url,
+                timeout=self.config.timeout_seconds,
+                max_retries=0,  # retry.py retries, the same way for every provider
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
 
     def _map_error(self, exc: Exception, model: str | None) -> ModelError | None:
         """SDK exception → ModelError; None for anything not recognised."""
