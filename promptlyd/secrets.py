@@ -39,7 +39,6 @@ a worker thread (``asyncio.to_thread``) in async code.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -53,6 +52,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import quote
 
 from promptlyd.errors import ConfigError, PromptlydError, SecretMissing, ValidationError
+from promptlyd.files import atomic_write
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -425,24 +425,11 @@ class FileStore:
         body = json.dumps(
             {"version": FILE_FORMAT_VERSION, "secrets": dict(sorted(data.items()))}, indent=2
         ) + "\n"
-        tmp = folder / f".{self.path.name}.{os.urandom(6).hex()}.tmp"
         try:
             self._make_folder(folder)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    os.fchmod(fh.fileno(), 0o600)  # exactly 0600, whatever the umask
-                    fh.write(body)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            atomic_write(self.path, body, mode=0o600)  # exactly 0600, whatever the umask
         except OSError as exc:
             raise KeyStoreError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
-        _fsync_folder(folder)
 
     @staticmethod
     def _make_folder(folder: Path) -> None:
@@ -454,15 +441,6 @@ class FileStore:
         except FileExistsError:
             return  # someone else made it; leave its mode alone
         os.chmod(folder, 0o700)
-
-
-def _fsync_folder(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # --- env fallback -------------------------------------------------------------

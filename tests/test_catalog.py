@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from promptlyd.catalog import Catalog, ModelInfo, split_model_id
+from promptlyd.providers.catalog import Catalog, ModelInfo, split_model_id
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from promptlyd.compose import (
+from promptlyd.runs.compose import (
     SEPARATOR,
     VARIABLES,
     ComposedPrompt,

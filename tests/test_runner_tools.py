@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from promptlyd.catalog import Catalog
 from promptlyd.clock import SystemClock
 from promptlyd.config import load_config
 from promptlyd.providers.base import ToolSpec
+from promptlyd.providers.catalog import Catalog
 from promptlyd.providers.registry import ProviderRegistry
-from promptlyd.runner import Runner
+from promptlyd.runs.executor import Runner
 from promptlyd.store import AsyncStore
 from promptlyd.timeutil import iso
 from tests.fakes.model_servers import OpenAIServer, reply, running, tool_call
@@ -122,7 +122,7 @@ async def test_hitting_the_tool_round_cap_fails_the_run(setup: dict[str, Any],
 
 
 async def test_slots_resize_wakes_waiters() -> None:
-    from promptlyd.runner import Slots
+    from promptlyd.runs.executor import Slots
 
     slots = Slots(1)
     assert slots.try_take()

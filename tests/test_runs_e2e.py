@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from promptlyd.catalog import Catalog
+from promptlyd.providers.catalog import Catalog
 from tests.fakes.model_servers import (
     AnthropicServer,
     OpenAIServer,

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from promptlyd.errors import ValidationError
-from promptlyd.schedule import (
+from promptlyd.scheduling.triggers import (
     SCHEDULES,
     WEEKDAYS,
     ScheduleError,

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from promptlyd.schedule import ScheduleSpec, latest_fire, next_fire, upcoming
+from promptlyd.scheduling.triggers import ScheduleSpec, latest_fire, next_fire, upcoming
 
 ANCHOR = "2026-01-01T00:00Z"
 

@@ -14,8 +14,8 @@ import pytest
 
 from promptlyd.clock import FakeClock
 from promptlyd.config import load_config
-from promptlyd.runner import Slots
-from promptlyd.scheduler import Scheduler
+from promptlyd.runs.executor import Slots
+from promptlyd.scheduling.loop import Scheduler
 from promptlyd.shapes.tasks import compute_next_run
 from promptlyd.store import AsyncStore
 from promptlyd.timeutil import iso
@@ -237,7 +237,7 @@ async def test_one_broken_task_does_not_stop_the_others(env: dict[str, Any]) -> 
 async def test_the_loop_survives_a_failing_step(env: dict[str, Any]) -> None:
     """An exception in a step is logged; the loop reloads the schedule and goes on."""
     from promptlyd.clock import SystemClock
-    from promptlyd.waker import SleepWaker
+    from promptlyd.scheduling.waker import SleepWaker
 
     sched: Scheduler = env["sched"]
     sched.clock = SystemClock()

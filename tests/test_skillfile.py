@@ -11,18 +11,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promptlyd.skillfile import (
+from promptlyd.files import atomic_write
+from promptlyd.skills.edit import render_skill
+from promptlyd.skills.parse import (
     SEED_FIELDS,
     SkillDoc,
     SkillPath,
     SkillProblem,
-    atomic_write,
     parse_skill,
     scan_folder,
     slug_for,
-    slugify,
 )
-from promptlyd.skillfile_edit import render_skill
+from promptlyd.slugs import slugify
 
 # No example database in the working directory.
 PROPERTY = settings(database=None, deadline=None, max_examples=300,
@@ -395,13 +395,13 @@ def test_slug_for_outside_root() -> None:
     ("a" * 63 + " b", "a" * 63),  # no trailing hyphen after the cut
 ])
 def test_slugify(name: str, expected: str) -> None:
-    assert slugify(name) == expected
+    assert slugify(name, fallback="skill") == expected
 
 
 @given(st.text())
 @PROPERTY
 def test_slugify_is_always_a_valid_agent_skills_name(name: str) -> None:
-    slug = slugify(name)
+    slug = slugify(name, fallback="skill")
     assert 1 <= len(slug) <= 64
     assert slug == slug.strip("-") and "--" not in slug
     assert all(c in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in slug)

@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from promptlyd.cli import cli
-from promptlyd.skillfile import SkillDoc, parse_skill, scan_folder
-from promptlyd.skills_examples import example_slugs, examples_folder
+from promptlyd.skills.examples import example_slugs, examples_folder
+from promptlyd.skills.parse import SkillDoc, parse_skill, scan_folder
 from tests.daemon_proc import DaemonProcess
 from tests.fakes.model_servers import OpenAIServer, reply, running
 from tests.test_skills_sync import SKILLS, by_slug, skill_where, wait_for

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from promptlyd.skillfile import SkillProblem, parse_skill
-from promptlyd.skills_rows import DELETED, Seen, columns_for, plan_sync
+from promptlyd.skills.parse import SkillProblem, parse_skill
+from promptlyd.skills.plan import DELETED, Seen, columns_for, plan_sync
 from tests.daemon_proc import DaemonProcess
 from tests.daemon_proc import wait_for as poll
 
@@ -356,7 +356,7 @@ def test_plan_renames_only_when_unambiguous() -> None:
 def test_watch_filter_keeps_only_what_can_matter(name: str) -> None:
     from watchfiles import Change
 
-    from promptlyd.skills_sync import watch_filter
+    from promptlyd.skills.sync import watch_filter
 
     keep = watch_filter(Path("/s"))
     assert keep(Change.added, "/s/a.md") and keep(Change.deleted, "/s/folder")
@@ -371,8 +371,8 @@ async def test_a_failing_watcher_retries_with_a_pause(tmp_path: Path,
     """_watch raising must not turn into a busy loop (it once retried ~2,000 times a second)."""
     import asyncio
 
-    from promptlyd import skills_sync
     from promptlyd.clock import SystemClock
+    from promptlyd.skills import sync as skills_sync
     from promptlyd.store import AsyncStore
 
     monkeypatch.setattr(skills_sync, "RETRY_SECONDS", 0.1)
@@ -400,7 +400,7 @@ async def test_a_failing_watcher_retries_with_a_pause(tmp_path: Path,
 
 def test_an_unreadable_skill_folder_is_reported_not_fatal(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from promptlyd.skillfile import scan_folder
+    from promptlyd.skills.parse import scan_folder
 
     (tmp_path / "good.md").write_text("---\nname: good\n---\nbody\n")
     locked = tmp_path / "locked"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from promptlyd.waker import SleepWaker, TimerfdWaker, Waker, make_waker
+from promptlyd.scheduling.waker import SleepWaker, TimerfdWaker, Waker, make_waker
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="timerfd is Linux")
 

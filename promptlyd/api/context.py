@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from promptlyd.catalog import Catalog
 from promptlyd.clock import Clock
 from promptlyd.config import Config
 from promptlyd.errors import ValidationError
+from promptlyd.providers.catalog import Catalog
 from promptlyd.store import AsyncStore
 
 if TYPE_CHECKING:
-    from promptlyd.skills_write import SkillWriter
+    from promptlyd.skills.write import SkillWriter
 
 
 class TaskListener(Protocol):

@@ -18,10 +18,10 @@ from starlette.routing import Route
 
 from promptlyd.api.http import JSON, check_org_query, ctx_of, json_body, no_content, path_id
 from promptlyd.errors import Conflict, NotAvailable, NotFound
-from promptlyd.shapes import common as c
 from promptlyd.shapes import skills as skill_shape
 from promptlyd.shapes import sources as source_shape
-from promptlyd.skills_write import SkillWriter
+from promptlyd.skills.write import SkillWriter
+from promptlyd.slugs import slugify, unique_slug
 from promptlyd.store.db import Row, Store
 from promptlyd.timeutil import iso
 
@@ -66,7 +66,7 @@ def _crud(
                     raise Conflict(f"a {what} with slug {values['slug']!r} already exists",
                                    field="slug")
             else:
-                row["slug"] = c.unique_slug(c.slugify(row["name"]), taken)
+                row["slug"] = unique_slug(slugify(row["name"]), taken)
             store.insert(table, row)
             return _get(store, table, row["id"], what, id_field)
 

@@ -238,7 +238,7 @@ async def preview(request: Request) -> Response:
     """The next ``n`` fire instants (UTC and the task's local time): check before trusting."""
     from zoneinfo import ZoneInfo
 
-    from promptlyd.schedule import describe, upcoming
+    from promptlyd.scheduling.triggers import describe, upcoming
 
     ctx = ctx_of(request)
     task_id = path_id(request, "taskId", "task")

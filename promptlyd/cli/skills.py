@@ -225,7 +225,7 @@ def install_examples(force: bool, dest: str | None) -> None:
     An example whose file or folder already exists is skipped unless --force.
     A running daemon loads the new files by itself.
     """
-    from promptlyd.skills_examples import install_examples as install
+    from promptlyd.skills.examples import install_examples as install
 
     folder = Path(dest).expanduser() if dest else _skills_dir()
     report = install(folder, force=force)

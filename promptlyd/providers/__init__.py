@@ -1,8 +1,11 @@
-"""Model providers: one neutral interface over the Anthropic and OpenAI-compatible APIs.
+"""Models: one neutral interface over the Anthropic and OpenAI-compatible APIs
+(``base``, ``anthropic``, ``openai_compat``, ``sdk``), the registry from a model id
+to its provider (``registry``), retries (``retry``), the bounded tool loop
+(``toolloop``), the model catalog with prices (``catalog``) and the merge of the
+catalog with what local servers offer (``discovery``).
 
 Importing this package is cheap; the SDKs are imported when a provider first talks
-to its server. Start from ``ProviderRegistry`` (model id → provider) and
-``run_conversation`` (the bounded tool loop).
+to its server. Nothing here reads or writes the database.
 """
 
 from __future__ import annotations

@@ -168,25 +168,6 @@ def slug(value: Any, field: str) -> str:
     return text
 
 
-def slugify(name: str) -> str:
-    import unicodedata
-
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    text = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64].strip("-")
-    return text or "item"
-
-
-def unique_slug(base: str, taken: set[str]) -> str:
-    if base not in taken:
-        return base
-    n = 2
-    while True:
-        candidate = f"{base[:60]}-{n}"
-        if candidate not in taken:
-            return candidate
-        n += 1
-
-
 def omit_none(d: dict[str, Any], keep: Iterable[str] = ()) -> dict[str, Any]:
     """Drop keys whose value is None, except those in ``keep`` (``| null`` fields)."""
     keep = set(keep)

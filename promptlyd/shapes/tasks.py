@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from promptlyd import schedule as sched
+from promptlyd.scheduling import triggers as sched
 from promptlyd.shapes import common as c
 from promptlyd.timeutil import iso, parse_iso
 

@@ -31,7 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptlyd.skillfile import MAX_SKILL_BYTES, Layout, SkillDoc, SkillProblem, _size, parse_skill
+from promptlyd.skills.parse import (
+    MAX_SKILL_BYTES,
+    Layout,
+    SkillDoc,
+    SkillProblem,
+    _size,
+    parse_skill,
+)
 
 Row = dict[str, Any]
 LogLine = tuple[int, str]

@@ -4,8 +4,8 @@ A skill lives in the skills folder as ``<slug>.md`` (layout ``"file"``) or as
 ``<slug>/SKILL.md`` (layout ``"folder"``, the Agent Skills layout, where
 ``references/``, ``scripts/`` and ``assets/`` may sit beside ``SKILL.md``; they
 are resources, never part of the content). Everything here is pure — text in,
-values out — except ``atomic_write`` and ``scan_folder`` at the bottom.
-Writing a file's text (``render_skill``) lives in :mod:`promptlyd.skillfile_edit`.
+values out — except ``scan_folder`` at the bottom.
+Writing a file's text (``render_skill``) lives in :mod:`promptlyd.skills.edit`.
 
 Decisions, so nobody has to guess:
 
@@ -48,12 +48,7 @@ Decisions, so nobody has to guess:
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import secrets
-import stat
-import unicodedata
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +56,8 @@ from typing import Any, Literal, NamedTuple
 
 import yaml
 from yaml.nodes import MappingNode, ScalarNode
+
+from promptlyd.slugs import slugify
 
 Layout = Literal["file", "folder"]
 
@@ -493,59 +490,12 @@ def slug_for(path: Path, root: Path) -> tuple[str, Layout] | None:
     return None
 
 
-def slugify(name: str) -> str:
-    """A slug for a new skill: lowercase ASCII letters, digits and single hyphens.
-
-    At most 64 characters (a valid Agent Skills name); ``"skill"`` when
-    nothing usable is left, and never ``"readme"`` (``readme.md`` is not loaded).
-    """
-    text = unicodedata.normalize("NFKD", name.casefold())
-    text = text.encode("ascii", "ignore").decode("ascii")
-    text = re.sub(r"['`]", "", text)
-    text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
-    text = text[:64].rstrip("-") or "skill"
-    return "readme-skill" if text == "readme" else text
+def _skill_slug(name: str) -> str:
+    return slugify(name, fallback="skill")
 
 
 # --------------------------------------------------------------------------
-# The only I/O: writing one file, listing the folder
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) so readers see the old or the new file.
-
-    The temporary file sits in the same folder and starts with ``.`` (so
-    ``slug_for`` and watchers ignore it); it is fsynced, then renamed over the
-    target. An existing file keeps its permission bits; a new one gets the
-    usual ``0o666 & ~umask``. A symlink is written through, not replaced.
-    Missing parent folders are created.
-    """
-    target = path.resolve() if path.is_symlink() else path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode: int | None = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        mode = None
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+# The only I/O: listing the folder
 
 
 def scan_folder(root: Path) -> FolderScan:
@@ -621,7 +571,7 @@ def _scan_skill_folder(
             problems.append(SkillProblem(
                 None, skill_md,
                 f"the folder name '{folder.name}' can't be a skill slug ({_SLUG_RULE}); "
-                f"rename the folder to '{slugify(folder.name)}'",
+                f"rename the folder to '{_skill_slug(folder.name)}'",
             ))
         return
     for other in misnamed:
@@ -642,5 +592,5 @@ def _near_miss_file(name: str) -> str | None:
         return f"skill files end in '.md'; rename '{name}' to '{stem}.md' to load it"
     if suffix == "md":
         return (f"'{name}' can't be a skill file name ({_SLUG_RULE}); "
-                f"rename it to '{slugify(stem)}.md' to load it")
+                f"rename it to '{_skill_slug(stem)}.md' to load it")
     return None

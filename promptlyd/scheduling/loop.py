@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from promptlyd.config import Config
-from promptlyd.schedule import latest_fire, next_fire
+from promptlyd.scheduling.triggers import latest_fire, next_fire
 from promptlyd.shapes.tasks import spec_of
 from promptlyd.store import AsyncStore
 from promptlyd.store.db import Row, Store
@@ -40,8 +40,8 @@ from promptlyd.timeutil import iso, month_start, parse_iso
 
 if TYPE_CHECKING:
     from promptlyd.clock import Clock
-    from promptlyd.runner import Runner
-    from promptlyd.waker import Waker
+    from promptlyd.runs.executor import Runner
+    from promptlyd.scheduling.waker import Waker
 
 log = logging.getLogger("promptlyd.scheduler")
 

@@ -22,14 +22,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from promptlyd.catalog import Catalog
 from promptlyd.clock import Clock
-from promptlyd.compose import compose, frequency_label, template_vars
 from promptlyd.config import Config
 from promptlyd.errors import Conflict, NotFound, PromptlydError
 from promptlyd.providers.base import ModelError, ModelRequest, UserMessage
+from promptlyd.providers.catalog import Catalog
 from promptlyd.providers.registry import ProviderRegistry
 from promptlyd.providers.toolloop import ToolExecutor, run_conversation
+from promptlyd.runs.compose import compose, frequency_label, template_vars
 from promptlyd.store import AsyncStore
 from promptlyd.store.db import Row, Store
 from promptlyd.timeutil import iso, parse_iso

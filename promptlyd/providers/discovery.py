@@ -15,9 +15,9 @@ import logging
 import time
 from typing import Any
 
-from promptlyd.catalog import Catalog
 from promptlyd.config import DEFAULT_PROVIDERS, Config
 from promptlyd.errors import PromptlydError
+from promptlyd.providers.catalog import Catalog
 from promptlyd.providers.registry import ProviderRegistry
 
 log = logging.getLogger("promptlyd.discovery")

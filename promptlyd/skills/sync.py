@@ -4,7 +4,7 @@
 folder. It scans once at start-up (new files → rows, vanished files → rows
 with a "file deleted" problem, changed files → ``version + 1``), then watches
 the folder with watchfiles and re-syncs what changed; the API's writes go
-through :class:`promptlyd.skills_write.SkillWriter`, under the same lock.
+through :class:`promptlyd.skills.write.SkillWriter`, under the same lock.
 
 No write loop: an API write updates the file and the row together, so when
 the watcher reports that write back the file parses to what the row already
@@ -33,16 +33,16 @@ from pathlib import Path
 from watchfiles import Change, awatch
 
 from promptlyd.clock import Clock
-from promptlyd.skillfile import (
+from promptlyd.files import atomic_write
+from promptlyd.skills.edit import render_skill
+from promptlyd.skills.parse import (
     FolderScan,
     SkillPath,
     SkillProblem,
-    atomic_write,
     scan_folder,
     slug_for,
 )
-from promptlyd.skillfile_edit import render_skill
-from promptlyd.skills_rows import Plan, Row, Seen, plan_sync, read_skill_file, row_fields
+from promptlyd.skills.plan import Plan, Row, Seen, plan_sync, read_skill_file, row_fields
 from promptlyd.store import AsyncStore, Store
 from promptlyd.timeutil import iso
 

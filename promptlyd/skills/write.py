@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from promptlyd.errors import Conflict, NotFound, ValidationError
-from promptlyd.shapes import common as c
-from promptlyd.skillfile import Layout, SkillDoc, SkillProblem, atomic_write, parse_skill, slugify
-from promptlyd.skillfile_edit import render_skill
-from promptlyd.skills_rows import (
+from promptlyd.files import atomic_write
+from promptlyd.skills.edit import render_skill
+from promptlyd.skills.parse import Layout, SkillDoc, SkillProblem, parse_skill
+from promptlyd.skills.plan import (
     Row,
     bumped,
     changed_columns,
@@ -30,7 +30,8 @@ from promptlyd.skills_rows import (
     read_skill_file,
     row_fields,
 )
-from promptlyd.skills_sync import SkillSync
+from promptlyd.skills.sync import SkillSync
+from promptlyd.slugs import slugify, unique_slug
 from promptlyd.store import Store
 from promptlyd.timeutil import iso
 
@@ -91,7 +92,7 @@ class SkillWriter:
                     raise ValidationError("slug 'readme' is reserved: readme.md in the skills "
                                           "folder is not loaded as a skill", field="slug")
             else:
-                slug = c.unique_slug(slugify(values["name"]), taken | on_disk)
+                slug = unique_slug(slugify(values["name"], fallback="skill"), taken | on_disk)
             path = root / f"{slug}.md"
             text = _render(_fields(values, patch=False), values["content"], None, "file")
             doc = _parse(text, slug, "file", path)

@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EX_CONFIG)
     setup_logging(args.log_level or config.log_level)
     os.umask(0o077)  # everything the daemon writes is private to its user
-    from promptlyd.lock import DatabaseLock
+    from promptlyd.daemon.lock import DatabaseLock
 
     lock = DatabaseLock(config.database)
     try:
@@ -129,13 +129,13 @@ class Daemon:
         self._directory: Any = None
 
     async def run(self) -> int:
-        from promptlyd import runner as runner_mod
         from promptlyd.api.app import create_app
         from promptlyd.api.context import AppContext
-        from promptlyd.catalog import Catalog
         from promptlyd.clock import SystemClock
-        from promptlyd.sdnotify import sd_notify
-        from promptlyd.server import ApiServer, bind_unix_socket
+        from promptlyd.daemon.sdnotify import sd_notify
+        from promptlyd.daemon.server import ApiServer, bind_unix_socket
+        from promptlyd.providers.catalog import Catalog
+        from promptlyd.runs import executor as runner_mod
         from promptlyd.store import AsyncStore
         from promptlyd.timeutil import iso
 
@@ -151,7 +151,7 @@ class Daemon:
         keys = await self._open_keys(config)
         catalog = Catalog.load()
         from promptlyd.providers.registry import ProviderRegistry
-        from promptlyd.runner import Runner
+        from promptlyd.runs.executor import Runner
 
         providers = ProviderRegistry(config.providers, keys)
         self._providers = providers
@@ -160,13 +160,13 @@ class Daemon:
         self._runner = runner
         ctx = AppContext(config=config, store=store, clock=clock, catalog=catalog,
                          organization_id=org, started_at=clock.now(), runner=runner)
-        from promptlyd.discovery import ModelDirectory
+        from promptlyd.providers.discovery import ModelDirectory
 
         directory = ModelDirectory(config, catalog, providers)
         ctx.models_lister = directory.models
         self._directory = directory
-        from promptlyd.scheduler import Scheduler
-        from promptlyd.waker import make_waker
+        from promptlyd.scheduling.loop import Scheduler
+        from promptlyd.scheduling.waker import make_waker
 
         scheduler = Scheduler(config=config, store=store, clock=clock, runner=runner,
                               waker=make_waker())
@@ -175,8 +175,8 @@ class Daemon:
         ctx.counters.update(schedulerWakeups=lambda: scheduler.wakeups,
                             runsActive=lambda: runner.busy)
         scheduled = await scheduler.load()
-        from promptlyd.skills_sync import SkillSync
-        from promptlyd.skills_write import SkillWriter
+        from promptlyd.skills.sync import SkillSync
+        from promptlyd.skills.write import SkillWriter
 
         self._skills = skills = SkillSync(store, clock, config.skills_dir)
         await skills.start()  # scan the skills folder, then watch it
@@ -276,5 +276,3 @@ class Daemon:
         log.info("SIGHUP: config reloaded from %s", new.path or "defaults")
 
 
-if __name__ == "__main__":
-    main()

@@ -13,7 +13,7 @@ from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
-from promptlyd.skillfile import atomic_write
+from promptlyd.files import atomic_write
 
 
 def examples_folder() -> Traversable:

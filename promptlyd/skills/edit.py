@@ -1,6 +1,6 @@
 """Writing skill files: ``render_skill`` and its in-place front-matter editor.
 
-Split from :mod:`promptlyd.skillfile` (which reads them); the rules are in that
+Split from :mod:`promptlyd.skills.parse` (which reads them); the rules are in that
 module's docstring. ``render_skill`` with ``previous_text`` changes only the
 keys whose value changed, where they live and in the spelling the file uses,
 and keeps every other byte; the result is parsed back and checked, and when an
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from promptlyd.skillfile import (
+from promptlyd.skills.parse import (
     _BOOL_FIELDS,
     _LIST_FIELDS,
     _METADATA_FIELDS,
