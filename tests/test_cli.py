@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from importlib.metadata import entry_points
@@ -58,10 +57,10 @@ def client(daemon: DaemonProcess) -> Iterator[Promptly]:
 
 @pytest.mark.parametrize("argv", [["--help"], ["tasks", "--help"], ["tasks", "create", "--help"]])
 def test_help_imports_nothing_heavy_and_is_fast(argv: list[str]) -> None:
-    started = time.monotonic()
+    # What makes help slow is importing the heavy packages: that is what is asserted here
+    # (start-up time itself is measured by tests/bench/cli.py, not bounded in a unit test).
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "promptlyd", *argv],
                           capture_output=True, text=True, timeout=30)
-    elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr
     assert "Usage: promptly" in proc.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
@@ -70,7 +69,6 @@ def test_help_imports_nothing_heavy_and_is_fast(argv: list[str]) -> None:
     heavy = sorted(m for m in imported
                    if any(m == h or m.startswith(h + ".") for h in HEAVY))
     assert heavy == []
-    assert elapsed < 3.0, f"`promptly {' '.join(argv)}` took {elapsed:.2f}s"
 
 
 def test_entry_points() -> None:
