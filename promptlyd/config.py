@@ -30,6 +30,10 @@ DEFAULT_PROVIDERS: dict[str, dict[str, str]] = {
 }
 LOCAL_PROVIDERS = frozenset({"ollama", "llamacpp", "lmstudio"})
 
+# For tasks created without a model. Keep config.example.toml and README in step, and
+# pick one the catalog (promptlyd/data/models.json) has without an ``endOfLife``.
+DEFAULT_MODEL = "anthropic/claude-sonnet-5-5"
+
 
 @dataclass(frozen=True)
 class ProviderConfig:
@@ -335,7 +339,7 @@ def _build(
     c.check(sms_raw, _SMS_KEYS, "sms")
 
     cfg_dir = (path.parent if path else default_config_path(env).parent)
-    default_model = raw.get("default_model", "anthropic/claude-sonnet-4-5")
+    default_model = raw.get("default_model", DEFAULT_MODEL)
     if "/" not in default_model:
         raise c.fail("must be 'provider/model', e.g. 'ollama/llama3.2'", "default_model")
     socket_path = socket_override or env.get("PROMPTLY_SOCKET") or raw.get("socket")
