@@ -8,9 +8,11 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 import httpx
@@ -367,3 +369,105 @@ def test_every_command_is_in_the_readme() -> None:
 
     missing = [p for p in walk(cli, []) if f"`promptly {p}`" not in readme]
     assert missing == []
+    # and the options of `promptly` itself, which come before any command
+    root = [o for p in cli.params if isinstance(p, click.Option) for o in p.opts
+            if o not in ("--help", "--version")]
+    assert {"--socket", "--config", "--json", "--utc"} <= set(root)
+    assert [o for o in root if f"`{o}`" not in readme] == []
+
+
+# --- times: in the task's zone, or local, or UTC — always saying which ----------------------
+
+# A POSIX zone the C library understands without any zone files: UTC+5:30, called "IST".
+LOCAL_TZ = "IST-5:30"
+LOCAL_OFFSET = timedelta(hours=5, minutes=30)
+
+
+def cli_in_zone(*args: str) -> str:
+    """The real ``promptly`` in its own process, with TZ set so its local zone is known."""
+    proc = subprocess.run([sys.executable, "-m", "promptlyd", *args], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "TZ": LOCAL_TZ})
+    assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def field(details: str, label: str) -> str:
+    """The value of ``Label:  value`` in a ``show`` command's output."""
+    (value,) = [line.split(":", 1)[1].strip() for line in details.splitlines()
+                if line.startswith(label + ":")]
+    return value
+
+
+def instant(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def in_zone(stamp: str, zone: str) -> str:
+    return instant(stamp).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def in_local(stamp: str) -> str:
+    return (instant(stamp) + LOCAL_OFFSET).strftime("%Y-%m-%d %H:%M IST")
+
+
+def in_utc(stamp: str) -> str:
+    return instant(stamp).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def test_times_say_their_zone(daemon_factory: Any) -> None:
+    with OpenAIServer() as server:
+        d = daemon_factory(config=f'timezone = "UTC"\n[providers.fake]\nkind = "openai"\n'
+                                  f'base_url = "{server.base_url}"\nlocal = true\n').start()
+        created = cli_in_zone("tasks", "create", "--name", "Berlin", "--prompt", "hi",
+                              "--model", "fake/echo", "--time", "07:30",
+                              "--timezone", "Europe/Berlin")
+        with d.client() as api:
+            (task,) = api.get("/api/promptly/tasks").json()
+        berlin = in_zone(task["nextRunAt"], "Europe/Berlin")
+        # 07:30 in Berlin, said as such (CET in winter, CEST in summer), not the UTC instant
+        assert berlin[11:16] == "07:30" and berlin.endswith((" CET", " CEST"))
+        assert created.rstrip().endswith(f"next run: {berlin}.")
+        assert berlin in row_of(cli_in_zone("tasks", "list"), "Berlin")
+        shown = cli_in_zone("tasks", "show", task["id"][:8])
+        assert field(shown, "Next run") == berlin
+        assert field(shown, "Created") == in_zone(task["createdAt"], "Europe/Berlin")
+        upcoming = cli_in_zone("tasks", "next", task["id"][:8], "-n", "1")
+        assert upcoming.splitlines()[1].split(None, 1)[0] == "IN"  # header: IN Europe/Berlin
+        assert f"{berlin}  {in_utc(task['nextRunAt'])}" in upcoming
+        # --utc, on the group: UTC, marked UTC
+        utc_row = row_of(cli_in_zone("--utc", "tasks", "list"), "Berlin")
+        assert in_utc(task["nextRunAt"]) in utc_row and berlin not in utc_row
+        assert field(cli_in_zone("--utc", "tasks", "show", task["id"][:8]),
+                     "Next run") == in_utc(task["nextRunAt"])
+        # --json stays the API's raw instants
+        assert json.loads(cli_in_zone("--json", "tasks", "list"))[0]["nextRunAt"] == (
+            task["nextRunAt"])
+
+        # runs: in this machine's zone (IST here), or UTC with --utc
+        cli_in_zone("tasks", "run", task["id"][:8], "--wait")
+        with d.client() as api:
+            (run,) = api.get("/api/promptly/runs").json()
+        assert in_local(run["startedAt"]) in row_of(cli_in_zone("runs", "list"), run["id"][:8])
+        assert in_local(run["startedAt"]) in row_of(
+            cli_in_zone("tasks", "runs", task["id"][:8]), run["id"][:8])
+        shown = cli_in_zone("runs", "show", run["id"][:8])
+        assert field(shown, "Started") == in_local(run["startedAt"])
+        assert field(shown, "Completed") == in_local(run["completedAt"])
+        assert in_utc(run["startedAt"]) in row_of(cli_in_zone("--utc", "runs", "list"),
+                                                 run["id"][:8])
+
+        # skills, sources, billing: local too
+        with d.client() as api:
+            skill = api.post("/api/promptly/skills", json={
+                "name": "Style", "content": "Be brief.", "slug": "style"}).json()
+            source = api.post("/api/promptly/sources", json={
+                "name": "notes", "type": "local", "config": {"paths": ["/tmp"]}}).json()
+            billing = api.get("/api/promptly/billing/status").json()
+        assert field(cli_in_zone("skills", "show", "style"), "Updated") == in_local(
+            skill["updatedAt"])
+        assert field(cli_in_zone("sources", "show", "notes"), "Updated") == in_local(
+            source["updatedAt"])
+        assert field(cli_in_zone("billing"), "Period start") == in_local(
+            billing["billingPeriodStart"])
+        assert field(cli_in_zone("--utc", "billing"), "Period start") == in_utc(
+            billing["billingPeriodStart"])
