@@ -471,3 +471,32 @@ def test_times_say_their_zone(daemon_factory: Any) -> None:
             billing["billingPeriodStart"])
         assert field(cli_in_zone("--utc", "billing"), "Period start") == in_utc(
             billing["billingPeriodStart"])
+
+
+@pytest.mark.parametrize(("zone", "utc", "expected"), [
+    ("Europe/Berlin", False, "2026-12-02 07:30 CET"),
+    ("Europe/Berlin", True, "2026-12-02 06:30 UTC"),
+    ("America/Sao_Paulo", False, "2026-12-02 03:30 -03"),  # tzdata's name for the zone
+    ("Asia/Kolkata", False, "2026-12-02 12:00 IST"),
+])
+def test_format_instant_names_the_zone(zone: str, utc: bool, expected: str) -> None:
+    from promptlyd.cli.common import format_instant
+
+    moment = datetime(2026, 12, 2, 6, 30, tzinfo=ZoneInfo("UTC"))
+    assert format_instant(moment, zone, utc=utc) == expected
+
+
+def test_format_instant_falls_back_to_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from promptlyd.cli.common import format_instant
+
+    monkeypatch.setenv("TZ", LOCAL_TZ)
+    time.tzset()
+    try:
+        moment = datetime(2026, 12, 2, 6, 30, tzinfo=ZoneInfo("UTC"))
+        assert format_instant(moment) == "2026-12-02 12:00 IST"
+        assert format_instant(moment, "Not/AZone") == "2026-12-02 12:00 IST"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
