@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from promptlyd.config import MAX_CATCH_UP_WINDOW_HOURS
 from promptlyd.scheduling import triggers as sched
 from promptlyd.shapes import common as c
 from promptlyd.timeutil import iso, parse_iso
@@ -146,7 +147,7 @@ def _check_field(name: str, field: str, value: Any, check_model: Callable[[str, 
     if name == "destinations":
         return parse_destinations(value, field)
     if name == "catchUpWindowHours":
-        return c.number(value, field, minimum=0, maximum=24 * 366)
+        return c.number(value, field, minimum=0, maximum=MAX_CATCH_UP_WINDOW_HOURS)
     if name in ("skillIds", "sourceIds"):
         if isinstance(value, list):
             value = [v["id"] if isinstance(v, dict) and "id" in v else v for v in value]
