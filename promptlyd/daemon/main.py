@@ -155,11 +155,15 @@ class Daemon:
 
         providers = ProviderRegistry(config.providers, keys)
         self._providers = providers
+        from promptlyd.sources.service import Sources
+
+        sources = Sources(lambda: self.config, keys)  # reads the live (reloaded) config
         runner = Runner(config=config, store=store, clock=clock, catalog=catalog,
-                        providers=providers)
+                        providers=providers, tools_for=sources.tools_for)
         self._runner = runner
         ctx = AppContext(config=config, store=store, clock=clock, catalog=catalog,
-                         organization_id=org, started_at=clock.now(), runner=runner)
+                         organization_id=org, started_at=clock.now(), runner=runner,
+                         source_tester=sources.test)
         from promptlyd.providers.discovery import ModelDirectory
 
         directory = ModelDirectory(config, catalog, providers)

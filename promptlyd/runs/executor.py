@@ -30,6 +30,7 @@ from promptlyd.providers.catalog import Catalog
 from promptlyd.providers.registry import ProviderRegistry
 from promptlyd.providers.toolloop import ToolExecutor, run_conversation
 from promptlyd.runs.compose import compose, frequency_label, template_vars
+from promptlyd.sources.requirements import missing_required
 from promptlyd.store import AsyncStore
 from promptlyd.store.db import Row, Store
 from promptlyd.timeutil import iso, parse_iso
@@ -245,6 +246,11 @@ class Runner:
                                error=f"skill file missing or broken: {names}; fix it in "
                                      f"{self.config.skills_dir} or detach it", extra=base)
             return
+        lacking = missing_required(inputs.skills, inputs.sources)  # skills' requiredSources
+        if lacking is not None:
+            await self._finish(run_id, task_id, t0, status="failed", started=started,
+                               error=lacking, extra=base)
+            return
         try:
             # the timeout covers the set-up too: a key lookup or a source that hangs
             async with asyncio.timeout(self.config.run_timeout_seconds):
@@ -252,14 +258,18 @@ class Runner:
                                                                task["model"])
                 tools = (await self.tools_for(task, inputs.sources)
                          if self.tools_for and inputs.sources else None)
-                request = ModelRequest(model=model_name, system=prompt.system,
-                                       messages=[UserMessage(prompt.user)])
-                provider_name = task["model"].split("/", 1)[0]
-                result = await run_conversation(
-                    provider, request, tools, max_rounds=self.config.max_tool_rounds,
-                    max_tool_output_chars=self.config.max_tool_output_chars,
-                    retry=self.providers.retry_policy(provider_name),
-                )
+                try:
+                    request = ModelRequest(model=model_name, system=prompt.system,
+                                           messages=[UserMessage(prompt.user)])
+                    provider_name = task["model"].split("/", 1)[0]
+                    result = await run_conversation(
+                        provider, request, tools, max_rounds=self.config.max_tool_rounds,
+                        max_tool_output_chars=self.config.max_tool_output_chars,
+                        retry=self.providers.retry_policy(provider_name),
+                    )
+                finally:
+                    if tools is not None:  # the run's source connections, child processes
+                        await asyncio.shield(tools.aclose())
         except TimeoutError:
             await self._finish(run_id, task_id, t0, status="failed", started=started,
                                error=f"timed out after {self.config.run_timeout_seconds:g} s "
