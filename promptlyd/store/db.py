@@ -303,9 +303,9 @@ class Store:
 
     def last_output(self, task_id: str) -> str | None:
         row = self.conn.execute(
-            "SELECT output FROM runs WHERE task_id = ? AND status = 'completed' "
+            "SELECT output FROM runs WHERE task_id = ? AND status = ? "
             "ORDER BY completed_at DESC LIMIT 1",
-            [task_id],
+            [task_id, RunStatus.COMPLETED],
         ).fetchone()
         return None if row is None else row[0]
 
@@ -385,9 +385,9 @@ class Store:
             "SELECT COUNT(*), COALESCE(SUM(status = 'active'), 0) FROM tasks"
         ).fetchone()
         runs = self.conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(status = 'completed'), 0), "
-            "COALESCE(SUM(status = 'failed'), 0), COALESCE(SUM(tokens_used), 0), "
-            "COALESCE(SUM(cost_cents), 0) FROM runs"
+            "SELECT COUNT(*), COALESCE(SUM(status = ?), 0), "
+            "COALESCE(SUM(status = ?), 0), COALESCE(SUM(tokens_used), 0), "
+            "COALESCE(SUM(cost_cents), 0) FROM runs", [RunStatus.COMPLETED, RunStatus.FAILED]
         ).fetchone()
         return {
             "totalTasks": tasks[0], "activeTasks": tasks[1], "totalRuns": runs[0],
