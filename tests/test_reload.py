@@ -5,6 +5,7 @@ nothing. The SIGHUP end-to-end test is in test_daemon_lifecycle.py."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
@@ -188,3 +189,28 @@ async def test_reload_rescans_the_skills_folder(services: Services) -> None:
     assert await Reloader(base, services.reloadable, lambda: base).reload()
     rows = await services.ctx.store.read(lambda s: s.list_rows("skills"))
     assert [r["slug"] for r in rows] == ["hello"]
+
+
+async def test_two_reloads_in_a_row_apply_one_after_the_other(tmp_path: Path) -> None:
+    base = load_config(env={"HOME": str(tmp_path), "TZ": "UTC"})
+    first_may_finish = asyncio.Event()
+    seen: list[str] = []
+
+    class Slow:
+        async def apply(self, config: Config) -> None:
+            seen.append(f"start {config.organization_name}")
+            if config.organization_name == "one":
+                await first_may_finish.wait()
+            seen.append(f"end {config.organization_name}")
+
+    names = iter(["one", "two"])
+    reloader = Reloader(base, [Slow()], lambda: base.with_(organization_name=next(names)))
+    first = asyncio.create_task(reloader.reload())
+    second = asyncio.create_task(reloader.reload())
+    async with asyncio.timeout(10):
+        while not seen:
+            await asyncio.sleep(0.01)
+        first_may_finish.set()
+        assert await first and await second
+    assert seen == ["start one", "end one", "start two", "end two"]
+    assert reloader.config.organization_name == "two"

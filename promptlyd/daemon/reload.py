@@ -46,9 +46,14 @@ class Reloader:
         self.config = config
         self.subsystems = subsystems
         self._load = load
+        self._lock = asyncio.Lock()  # two SIGHUPs in a row apply one after the other
 
     async def reload(self) -> bool:
         """Load the config and apply it everywhere; False when it did not load."""
+        async with self._lock:
+            return await self._reload()
+
+    async def _reload(self) -> bool:
         try:
             new = await asyncio.to_thread(self._load)
         except ConfigError as exc:
