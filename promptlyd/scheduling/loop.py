@@ -182,12 +182,14 @@ class Scheduler:
                slots: int, now: datetime) -> Claim:
         """Runs in the writer thread, inside one transaction."""
         claim = Claim(slots=slots)
+        created = self.clock.now()  # one instant for the claim's runs (created, started)
         usage = self._usage(store, now)
         for task_id, when in due:
             kept, used = len(claim.runs), None if usage is None else list(usage)
             try:
                 with store.savepoint("task"):
-                    self._claim_one(store, claim, task_id, when, running, now, usage)
+                    self._claim_one(store, claim, task_id, when, running, now, created,
+                                    usage)
             except Exception:
                 del claim.runs[kept:]  # rolled back: the run is not there
                 if usage is not None and used is not None:
@@ -198,7 +200,8 @@ class Scheduler:
         return claim
 
     def _claim_one(self, store: Store, claim: Claim, task_id: str, when: datetime,
-                   running: set[str], now: datetime, usage: list[float] | None) -> None:
+                   running: set[str], now: datetime, created: datetime,
+                   usage: list[float] | None) -> None:
         """One due task: decide, record the run (if any) and its next instant."""
         task = store.get("tasks", task_id)
         if task is None or task["status"] != "active" or not task["next_run_at"]:
@@ -226,7 +229,7 @@ class Scheduler:
             claim.skipped.append(task_id)
         else:
             refused = self._over_budget(usage)
-            run = new_run(task_id, now=self.clock.now(), scheduled_for=slot,
+            run = new_run(task_id, now=created, scheduled_for=slot,
                           trigger=Trigger.CATCHUP if late > CATCHUP_AFTER else Trigger.SCHEDULE,
                           claimed=refused is None and claim.claimed < claim.slots,
                           refused=refused)
