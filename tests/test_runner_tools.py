@@ -127,7 +127,7 @@ async def test_hitting_the_tool_round_cap_fails_the_run(setup: dict[str, Any],
 
 
 async def test_slots_resize_wakes_waiters() -> None:
-    from promptlyd.runs.executor import Slots
+    from promptlyd.runs.slots import Slots
 
     slots = Slots(1)
     assert slots.try_take()

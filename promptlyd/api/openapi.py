@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from promptlyd import __version__
+from promptlyd.runs.states import DeliveryStatus, RunStatus, Trigger
 
 UUID = {"type": "string", "format": "uuid"}
 TIME = {"type": "string", "format": "date-time"}
@@ -146,12 +147,12 @@ TASK_UPDATE = _obj({
 
 RUN = _obj({
     "id": UUID, "completedAt": TIME, "costCents": {"type": "number"}, "createdAt": TIME,
-    "deliveryStatus": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+    "deliveryStatus": {"type": "string", "enum": [s.value for s in DeliveryStatus]},
     "durationMs": {"type": "number"}, "error": {"type": "string"},
     "output": {"type": "string"}, "startedAt": TIME,
-    "status": {"type": "string", "enum": ["pending", "running", "completed", "failed"]},
+    "status": {"type": "string", "enum": [s.value for s in RunStatus]},
     "taskId": UUID, "tokensUsed": {"type": "number"},
-    "trigger": _add({"type": "string", "enum": ["manual", "schedule", "catchup"]}),
+    "trigger": _add({"type": "string", "enum": [t.value for t in Trigger]}),
     "scheduledFor": _add(TIME), "model": _add({"type": "string"}),
     "inputTokens": _add({"type": "number"}), "outputTokens": _add({"type": "number"}),
     "tokensEstimated": _add({"type": "boolean"}),

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from promptlyd.config import Config
-from promptlyd.secrets import KeyStore
+from promptlyd.providers.registry import SecretLookup
 from promptlyd.shapes.sources import config_problem
 from promptlyd.sources.base import SourceError, SourceKind, SourceSettings
 from promptlyd.sources.registry import KINDS, build
@@ -22,14 +22,18 @@ log = logging.getLogger("promptlyd.sources")
 
 
 class Sources:
-    def __init__(self, config: Callable[[], Config], keys: KeyStore,
+    def __init__(self, config: Config, keys: SecretLookup,
                  kinds: Mapping[str, SourceKind] = KINDS) -> None:
         self._config = config
         self._keys = keys
         self._kinds = kinds
 
+    async def apply(self, config: Config) -> None:
+        """A reloaded config: timeouts and limits apply from the next connection on."""
+        self._config = config
+
     def settings(self) -> SourceSettings:
-        cfg = self._config()
+        cfg = self._config
         return SourceSettings(secrets=self._secret,
                               connect_timeout=cfg.source_connect_timeout_seconds,
                               tool_timeout=cfg.tool_timeout_seconds,
