@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,7 @@ class Daemon:
         self._scheduler: Any = None
         self._skills: Any = None
         self._directory: Any = None
+        self._delivery: Any = None
 
     async def run(self) -> int:
         from promptlyd.api.app import create_app
@@ -155,11 +157,19 @@ class Daemon:
 
         providers = ProviderRegistry(config.providers, keys)
         self._providers = providers
+        from promptlyd.destinations.worker import DeliveryWorker
+
+        self._delivery = delivery = DeliveryWorker(
+            config=config, store=store, clock=clock, secrets=keys, organization_id=org,
+            user_id=getpass.getuser())
         runner = Runner(config=config, store=store, clock=clock, catalog=catalog,
-                        providers=providers)
+                        providers=providers, outbox=delivery)
         self._runner = runner
         ctx = AppContext(config=config, store=store, clock=clock, catalog=catalog,
-                         organization_id=org, started_at=clock.now(), runner=runner)
+                         organization_id=org, started_at=clock.now(), runner=runner,
+                         deliveries=delivery)
+        ctx.counters.update(deliveryAttempts=lambda: delivery.attempts)
+        delivery.start()  # pending deliveries a stopped daemon left are sent now
         from promptlyd.providers.discovery import ModelDirectory
 
         directory = ModelDirectory(config, catalog, providers)
@@ -210,6 +220,7 @@ class Daemon:
             cancelled = await runner.drain(config.shutdown_grace_seconds)
             if cancelled:
                 log.warning("%d run(s) did not finish in time: marked interrupted", cancelled)
+            await delivery.stop()  # sends under way stay pending for the next start
             await server.stop()
             await asyncio.gather(warm, return_exceptions=True)  # a thread: cannot be cancelled
             await skills.stop()
@@ -229,6 +240,11 @@ class Daemon:
         for handler in logging.getLogger().handlers:
             handler.addFilter(RedactingFilter(keys.redactor))
         return keys
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _scheduler_ended(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self._stop.is_set():
@@ -268,11 +284,11 @@ class Daemon:
             if new.skills_dir != self._skills.root:
                 self._skills.set_root(new.skills_dir)  # rescans there
             else:  # SIGHUP also means "re-read the skills"
-                rescan = asyncio.get_running_loop().create_task(self._skills.sync(None))
-                self._background.add(rescan)
-                rescan.add_done_callback(self._background.discard)
+                self._spawn(self._skills.sync(None))
         if self._directory is not None:
             self._directory.config = new
+        if self._delivery is not None:
+            self._spawn(self._delivery.apply(new))
         log.info("SIGHUP: config reloaded from %s", new.path or "defaults")
 
 

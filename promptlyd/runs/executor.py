@@ -4,7 +4,7 @@
         ─► compose prompt (variables, skills in attach order)
         ─► model conversation (tool loop, retries, per-run timeout)
         ─► completed | failed, with tokens, cost, duration, rendered prompt
-        ─► hand-off to delivery
+        ─► hand-off to delivery: the outbox rows, in the write that records the result
 
 Every failure becomes a failed run with a human error; nothing here may take
 the daemon down. A slot (task, scheduled instant) is served at most once: the
@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from promptlyd.clock import Clock
 from promptlyd.config import Config
@@ -38,8 +38,19 @@ log = logging.getLogger("promptlyd.runner")
 
 INTERRUPTED = "interrupted: daemon stopped"
 
-Deliver = Callable[[Row, Row], Awaitable[tuple[str | None, list[dict[str, Any]]]]]
 ToolsFor = Callable[[Row, list[Row]], Awaitable[ToolExecutor | None]]
+
+
+class Outbox(Protocol):
+    """The delivery hand-off (``promptlyd.destinations.worker.DeliveryWorker``)."""
+
+    def enqueue(self, store: Store, run: Row) -> None:
+        """Write the finished run's outbox rows, inside the write that finishes it."""
+        ...
+
+    def wake(self) -> None:
+        """Rows were written: send them."""
+        ...
 
 
 class Slots:
@@ -106,7 +117,7 @@ class Runner:
         clock: Clock,
         catalog: Catalog,
         providers: ProviderRegistry,
-        deliver: Deliver | None = None,
+        outbox: Outbox | None = None,
         tools_for: ToolsFor | None = None,
     ) -> None:
         self.config = config
@@ -114,7 +125,7 @@ class Runner:
         self.clock = clock
         self.catalog = catalog
         self.providers = providers
-        self.deliver = deliver
+        self.outbox = outbox
         self.tools_for = tools_for
         self.slots = Slots(config.max_concurrent_runs)
         self.running: dict[str, str] = {}  # task id → run id (no overlap per task)
@@ -274,25 +285,12 @@ class Runner:
                                error=str(exc), extra=extra)
             return
         extra = {**base, **_usage(self, task, result), "output": result.text}
-        run_row = await self._finish(run_id, task_id, t0, status="completed", started=started,
-                                     error=None, extra=extra)
-        if run_row is not None and self.deliver is not None:
-            await self._deliver(task, run_row)
-
-    async def _deliver(self, task: Row, run: Row) -> None:
-        assert self.deliver is not None
-        try:
-            status, results = await self.deliver(task, run)
-        except Exception as exc:  # delivery never loses the output
-            log.exception("delivery of run %s crashed", run["id"])
-            status, results = "failed", [{"error": f"internal error: {exc}"}]
-        if status is not None:
-            await self.store.write(lambda s: s.update("runs", run["id"], {
-                "delivery_status": status, "deliveries": results}))
+        await self._finish(run_id, task_id, t0, status="completed", started=started,
+                           error=None, extra=extra)
 
     async def _interrupt(self, run_id: str) -> None:
-        """Shutdown caught the run: unfinished → failed; finished but undelivered → delivery
-        failed (a completed run keeps its output)."""
+        """Shutdown caught the run: unfinished → failed (a finished run's deliveries stay in
+        the outbox and are sent after the restart)."""
         stamp = iso(self.clock.now())
 
         def tx(store: Store) -> None:
@@ -300,9 +298,6 @@ class Runner:
                 "UPDATE runs SET status = 'failed', error = ?, completed_at = ? "
                 "WHERE id = ? AND status IN ('pending', 'running')",
                 [INTERRUPTED, stamp, run_id])
-            store.conn.execute(
-                "UPDATE runs SET delivery_status = 'failed' "
-                "WHERE id = ? AND delivery_status = 'pending'", [run_id])
 
         await self.store.write(tx)
         log.warning("run %s interrupted: daemon stopped", run_id[:8])
@@ -314,17 +309,22 @@ class Runner:
                         **(extra or {})}
         if t0 is not None:
             changes["duration_ms"] = round((time.monotonic() - t0) * 1000)
-        if self.deliver is not None and status == "completed":
-            changes["delivery_status"] = "pending"
+        outbox = self.outbox
 
         def tx(store: Store) -> Row | None:
             if not store.update("runs", run_id, changes):
                 return None
             if started is not None:
                 store.update("tasks", task_id, {"last_run_at": iso(started)})
-            return store.get("runs", run_id)
+            row = store.get("runs", run_id)
+            if outbox is not None and row is not None:  # the outbox, in this same write
+                outbox.enqueue(store, row)
+                row = store.get("runs", run_id)
+            return row
 
         row = await self.store.write(tx)
+        if outbox is not None:
+            outbox.wake()
         level = logging.INFO if status == "completed" else logging.WARNING
         log.log(level, "run %s %s%s", run_id[:8], status, f": {error}" if error else "")
         return row

@@ -184,6 +184,9 @@ class Scheduler:
         for run, claimed in claim.runs:
             if run["status"] in ("running", "pending"):
                 self.runner.launch(run, claimed=claimed)
+        outbox = getattr(self.runner, "outbox", None)
+        if outbox is not None and any(r["status"] == "failed" for r, _ in claim.runs):
+            outbox.wake()
         return [r for r, _ in claim.runs]
 
     def _claim(self, store: Store, due: list[tuple[str, datetime]], running: set[str],
@@ -256,6 +259,9 @@ class Scheduler:
                     usage[0] += 1  # N tasks due together cannot overshoot runs_limit
                 if run["status"] == "failed":
                     log.warning("%s not run: %s", label, run["error"])
+                    outbox = getattr(self.runner, "outbox", None)
+                    if outbox is not None:  # a failure is never silent: deliver it too
+                        outbox.enqueue(store, run)
         store.update("tasks", task_id, changes)
         claim.next_due[task_id] = following
 
