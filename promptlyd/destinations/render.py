@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from promptlyd.destinations.base import Message
 
 SMS_NOTE = "… [truncated; full output: promptly runs show {run}]"
+SMS_NOTE_SHORT = "… [truncated]"
 
 
 def webhook_body(message: Message) -> bytes:
@@ -78,6 +79,8 @@ def sms_body(message: Message, max_length: int) -> str:
     if len(text) <= max_length:
         return text
     note = SMS_NOTE.format(run=str(message.run.get("id", ""))[:8])
+    if len(note) > max_length // 2:  # a short limit keeps room for the text
+        note = SMS_NOTE_SHORT
     return text[: max(0, max_length - len(note))] + note
 
 
