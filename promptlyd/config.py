@@ -55,15 +55,19 @@ class BudgetConfig:
     monthly_budget_cents: int | None = None
 
 
+SMTP_SECURITY = ("starttls", "tls", "none")
+SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000)  # like Svix
+
+
 @dataclass(frozen=True)
 class SmtpConfig:
     host: str | None = None
     port: int = 587
-    starttls: bool = True
-    tls: bool = False
-    username: str | None = None
+    security: str = "starttls"  # "starttls" | "tls" (implicit, port 465) | "none"
+    username: str | None = None  # the password is secret "smtp"
     sender: str | None = None  # the TOML key is "from"
-    timeout_seconds: float = 30.0
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,12 @@ class SmsConfig:
     account_sid: str | None = None
     sender: str | None = None  # the TOML key is "from"
     max_length: int = 1600
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    retry_schedule_seconds: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    timeout_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,7 @@ class Config:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
 
     def with_(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -179,12 +190,14 @@ _TOP_KEYS = {
     "max_tool_output_chars": int, "source_connect_timeout_seconds": (int, float),
     "tool_timeout_seconds": (int, float), "secrets_backend": str, "log_level": str,
     "providers": dict, "budget": dict, "smtp": dict, "sms": dict,
+    "delivery": dict,
 }
 _PROVIDER_KEYS = {"kind": str, "base_url": str, "api_key": str, "local": bool,
                   "timeout_seconds": (int, float), "max_retries": int}
 _BUDGET_KEYS = {"runs_limit": int, "monthly_budget_cents": int}
-_SMTP_KEYS = {"host": str, "port": int, "starttls": bool, "tls": bool, "username": str,
-              "from": str, "timeout_seconds": (int, float)}
+_SMTP_KEYS = {"host": str, "port": int, "security": str, "username": str, "from": str,
+              "reply_to": str}
+_DELIVERY_KEYS = {"retry_schedule_seconds": list, "timeout_seconds": (int, float)}
 _SMS_KEYS = {"base_url": str, "account_sid": str, "from": str, "max_length": int}
 
 
@@ -259,7 +272,7 @@ class _Checker:
                 names = (expected.__name__ if isinstance(expected, type)
                          else " or ".join(t.__name__ for t in expected))
                 kind = {"str": "a string", "int": "an integer", "dict": "a table",
-                        "bool": "true or false"}.get(names, names)
+                        "bool": "true or false", "list": "an array"}.get(names, names)
                 raise self.fail(f"expected {kind}, got {value!r}", key, table)
 
 
@@ -345,10 +358,27 @@ def _build(
             raise c.fail("must be 0 or more", key, "budget")
     smtp_raw = raw.get("smtp", {})
     c.check(smtp_raw, _SMTP_KEYS, "smtp")
-    if not 0 < smtp_raw.get("port", 587) < 65536:
+    security = smtp_raw.get("security", "starttls")
+    if security not in SMTP_SECURITY:
+        raise c.fail(f"must be 'starttls', 'tls' or 'none', got {security!r}", "security",
+                     "smtp")
+    smtp_port = smtp_raw.get("port", SMTP_DEFAULT_PORTS[security])
+    if not 0 < smtp_port < 65536:
         raise c.fail("must be a TCP port (1-65535)", "port", "smtp")
     sms_raw = raw.get("sms", {})
     c.check(sms_raw, _SMS_KEYS, "sms")
+    if "base_url" in sms_raw and not re.match(r"https?://", sms_raw["base_url"]):
+        raise c.fail("must be an http:// or https:// URL", "base_url", "sms")
+    if sms_raw.get("max_length", 1600) < 40:
+        raise c.fail("must be at least 40", "max_length", "sms")
+    delivery_raw = raw.get("delivery", {})
+    c.check(delivery_raw, _DELIVERY_KEYS, "delivery")
+    schedule = delivery_raw.get("retry_schedule_seconds", list(DEFAULT_RETRY_SCHEDULE))
+    if any(isinstance(v, bool) or not isinstance(v, int | float) or v < 0 for v in schedule):
+        raise c.fail("must be a list of seconds (numbers, 0 or more), e.g. [5, 300, 1800]",
+                     "retry_schedule_seconds", "delivery")
+    if "timeout_seconds" in delivery_raw:
+        positive("timeout_seconds", delivery_raw["timeout_seconds"], "delivery")
 
     cfg_dir = (path.parent if path else default_config_path(env).parent)
     default_model = raw.get("default_model", DEFAULT_MODEL)
@@ -378,15 +408,18 @@ def _build(
         providers=providers,
         budget=BudgetConfig(**budget_raw),
         smtp=SmtpConfig(
-            host=smtp_raw.get("host"), port=smtp_raw.get("port", 587),
-            starttls=smtp_raw.get("starttls", True), tls=smtp_raw.get("tls", False),
+            host=smtp_raw.get("host"), port=smtp_port, security=security,
             username=smtp_raw.get("username"), sender=smtp_raw.get("from"),
-            timeout_seconds=float(smtp_raw.get("timeout_seconds", 30)),
+            reply_to=smtp_raw.get("reply_to"),
         ),
         sms=SmsConfig(
             base_url=sms_raw.get("base_url", SmsConfig.base_url),
             account_sid=sms_raw.get("account_sid"), sender=sms_raw.get("from"),
             max_length=sms_raw.get("max_length", 1600),
+        ),
+        delivery=DeliveryConfig(
+            retry_schedule_seconds=tuple(float(v) for v in schedule),
+            timeout_seconds=float(delivery_raw.get("timeout_seconds", 15)),
         ),
     )
 

@@ -29,7 +29,7 @@ MODEL_FIELDS = {"id", "codingIndex", "contextLength", "intelligenceIndex", "name
 
 # What promptlyd adds (SPEC §3, §5), per shape.
 ADDITIONS = {
-    "task": {"isActive", "hourlyInterval", "scheduledDate", "catchUpWindowHours"},
+    "task": {"isActive", "hourlyInterval", "scheduledDate", "catchUpWindowHours", "deliverOn"},
     "skill": {"problem", "path"},
     "source": set(),
     "run": {"trigger", "scheduledFor", "model", "inputTokens", "outputTokens",

@@ -44,8 +44,12 @@ def test_create_with_reference_fields_has_the_seed_shape(api: httpx.Client) -> N
     check_like_seed("task", task)
     for key in ("name", "prompt", "model", "schedule", "scheduleDays", "scheduleTime",
                 "timezone", "deliveryEmail", "deliveryEmailAddress", "deliverySms",
-                "deliveryPhoneNumber", "destinations", "skillIds", "sourceIds"):
+                "deliveryPhoneNumber", "skillIds", "sourceIds"):
         assert task[key] == body[key], key
+    # the legacy email flag shows as a destination too (SMS is off: not one)
+    assert task["destinations"] == [*body["destinations"],
+                                    {"type": "email", "value": "me@example.com"}]
+    assert task["deliverOn"] == "always"
     assert task["status"] == "active" and task["isActive"] is True
     assert task["lastRunAt"] is None
     assert task["nextRunAt"] is not None

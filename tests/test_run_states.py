@@ -37,6 +37,8 @@ LEGAL_RUN = {
 }
 LEGAL_DELIVERY = {
     (None, D.PENDING), (D.PENDING, D.DELIVERED), (D.PENDING, D.FAILED), (D.FAILED, D.PENDING),
+    (D.DELIVERED, D.PENDING),  # redeliver
+    (None, D.DELIVERED),  # deliverOn skipped every destination
 }
 RUN_FROM = [None, *RunStatus]
 DELIVERY_FROM = [None, *DeliveryStatus]

@@ -89,7 +89,7 @@ def test_a_run_walks_the_table(store: Store) -> None:
     ([], RunStatus.COMPLETED, None),  # pending → completed skips running
     ([RunStatus.RUNNING, RunStatus.FAILED], RunStatus.RUNNING, None),  # failed is final
     ([RunStatus.RUNNING], RunStatus.PENDING, None),  # never back to pending
-    ([], None, DeliveryStatus.DELIVERED),  # no delivery was pending
+    ([], None, DeliveryStatus.FAILED),  # no delivery was pending
     # a legal status with an illegal delivery: neither is applied
     ([RunStatus.RUNNING], RunStatus.COMPLETED, DeliveryStatus.FAILED),
 ])

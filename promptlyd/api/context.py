@@ -32,6 +32,12 @@ class RunStarter(Protocol):
     async def run_now(self, task_id: str) -> dict[str, Any]: ...
 
 
+class Redeliverer(Protocol):
+    """Re-queues every destination of a finished run (the delivery worker)."""
+
+    async def redeliver(self, run_id: str) -> dict[str, Any]: ...
+
+
 @dataclass
 class AppContext:
     config: Config
@@ -47,6 +53,7 @@ class AppContext:
     counters: dict[str, Callable[[], int]] = field(default_factory=dict)
     source_tester: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
     skills: SkillWriter | None = None  # skill writes go to the skills folder
+    deliveries: Redeliverer | None = None  # POST /runs/{id}/redeliver
 
     async def apply(self, config: Config) -> None:
         """A reloaded config: requests from now on see it."""

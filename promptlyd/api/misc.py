@@ -35,6 +35,15 @@ async def get_run(request: Request) -> Response:
     return JSON(run_to_api(row))
 
 
+async def redeliver_run(request: Request) -> Response:
+    """Queue every destination of a finished run again (SPEC §9)."""
+    ctx = ctx_of(request)
+    run_id = path_id(request, "runId", "run")
+    if ctx.deliveries is None:
+        raise NotAvailable("this daemon was started without its delivery worker")
+    return JSON(await ctx.deliveries.redeliver(run_id))
+
+
 async def stats(request: Request) -> Response:
     ctx = ctx_of(request)
     check_org_query(request)
@@ -117,6 +126,7 @@ async def health(request: Request) -> Response:
 routes = [
     Route("/api/promptly/runs", list_runs, methods=["GET"]),
     Route("/api/promptly/runs/{runId}", get_run, methods=["GET"]),
+    Route("/api/promptly/runs/{runId}/redeliver", redeliver_run, methods=["POST"]),
     Route("/api/promptly/stats", stats, methods=["GET"]),
     Route("/api/promptly/models", list_models, methods=["GET"]),
     Route("/api/promptly/models/{modelId:path}", get_model, methods=["GET"]),

@@ -102,6 +102,8 @@ TASK_FIELDS: dict[str, Any] = {
     "hourlyInterval": _add({"type": "integer", "minimum": 1, "maximum": 168}),
     "scheduledDate": _add({"type": "string", "format": "date"}),
     "catchUpWindowHours": _add({"type": "number", "minimum": 0}),
+    "deliverOn": _add({"type": "string", "enum": ["always", "changed", "failure"],
+                       "description": "Which finished runs are delivered (default always)"}),
 }
 GUIDE_SPELLINGS: dict[str, Any] = {
     "modelId": _add({"type": "string", "description": "= model"}),
@@ -273,6 +275,10 @@ def paths() -> dict[str, Any]:
         "/api/promptly/runs/{runId}": {"get": _op("Get a run", "getRun",
                                                   params=[_param("runId")],
                                                   ok=_json(_ref("TaskRun")), errors=(404,))},
+        "/api/promptly/runs/{runId}/redeliver": {
+            "post": _add(_op("Queue every destination of a finished run again", "redeliverRun",
+                             params=[_param("runId")], ok=_json(_ref("TaskRun")),
+                             errors=(404, 409)))},
         "/api/promptly/stats": {"get": _op("Task execution statistics", "getStats",
                                            params=[ORG_Q], ok=_json(_ref("Stats")))},
         "/api/promptly/tasks": {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -38,12 +38,38 @@ def show_run(run: TaskRun, task_name: str | None) -> None:
         ("Tool calls", len(run.tool_calls) if run.tool_calls else None),
     ])
     for delivery in run.deliveries or []:
-        status = delivery.get("status", "?")
-        target = " ".join(str(delivery.get(k, "")) for k in ("type", "value")).strip()
-        reason = f": {delivery['error']}" if delivery.get("error") else ""
-        click.echo(f"  delivery {target}: {status}{reason}")
+        click.echo(f"  delivery {delivery_line(delivery)}")
     c.block("Error", run.error)
     c.block("Output", run.output)
+
+
+def delivery_line(delivery: dict[str, Any]) -> str:
+    """``webhook https://h/…: pending (2 attempts, next 12:00:05): the webhook answered …``"""
+    target = " ".join(str(delivery.get(k, "")) for k in ("type", "target")).strip()
+    notes = []
+    if delivery.get("attempts"):
+        n = delivery["attempts"]
+        notes.append(f"{n} attempt{'s' if n != 1 else ''}")
+    if delivery.get("nextAttemptAt"):
+        notes.append(f"next {c.when(delivery['nextAttemptAt'])}")
+    extra = f" ({', '.join(notes)})" if notes else ""
+    reason = delivery.get("lastError") or delivery.get("reason")
+    return f"{target}: {delivery.get('status', '?')}{extra}{f': {reason}' if reason else ''}"
+
+
+@runs.command("redeliver")
+@click.argument("run_id", metavar="ID")
+@c.json_option
+def redeliver(run_id: str) -> None:
+    """Send a finished run to every destination of its task again."""
+    run = c.client().promptly.runs.redeliver(c.resolve("run", run_id))
+    if c.state().json:
+        c.emit_json(run.to_dict())
+        return
+    count = len(run.deliveries or [])
+    click.echo(f"Queued run {c.short(run.id)} for {count} destination"
+               f"{'s' if count != 1 else ''} again; `promptly runs show {c.short(run.id)}` "
+               "shows how it goes.")
 
 
 @runs.command("list")

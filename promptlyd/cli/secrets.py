@@ -40,11 +40,21 @@ def _store() -> Any:
 @click.argument("name")
 @click.option("--value-from-stdin", "from_stdin", is_flag=True,
               help="Read the value from standard input (for scripts) instead of a prompt.")
-def set_secret(name: str, from_stdin: bool) -> None:
+@click.option("--generate", is_flag=True,
+              help="webhook only: make a new whsec_… signing secret, store it and print it "
+                   "once (give it to the receiver).")
+def set_secret(name: str, from_stdin: bool, generate: bool) -> None:
     """Store secret NAME (e.g. anthropic, openai, smtp); the value is asked for, hidden."""
     from promptlyd.errors import PromptlydError
 
-    if from_stdin or not sys.stdin.isatty():
+    if generate:
+        if name != "webhook":
+            raise CliError("--generate makes webhook signing secrets only: "
+                           "`promptly secrets set webhook --generate`")
+        from promptlyd.destinations.signing import generate_secret
+
+        value = generate_secret()
+    elif from_stdin or not sys.stdin.isatty():
         value = sys.stdin.read().strip()
     else:
         value = click.prompt(f"Value for {name}", hide_input=True).strip()
@@ -56,6 +66,8 @@ def set_secret(name: str, from_stdin: bool) -> None:
     except PromptlydError as exc:
         raise CliError(str(exc)) from exc
     click.echo(f"Stored {name} ({keys.kind}).", err=True)
+    if generate:
+        click.echo(value)  # shown this once: the receiver verifies with it
 
 
 @secrets.command("list")

@@ -420,6 +420,11 @@ class RunsResource(_Resource):
         """The guide's spelling of ``retrieve``."""
         return self.retrieve(run_id)
 
+    def redeliver(self, run_id: str) -> TaskRun:
+        """Queue every destination of a finished run again; the run (delivery pending)."""
+        return TaskRun.from_dict(
+            self._client.request("POST", _path("runs", run_id, "redeliver")))
+
     def wait(
         self, run: str | TaskRun, *, timeout: float = 600.0, poll_interval: float = 0.05,
         max_poll_interval: float = 0.5,

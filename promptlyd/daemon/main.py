@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +147,8 @@ class Daemon:
                                   keys=keys, organization_id=org, waker=make_waker(),
                                   log_level=LogLevel(self._log_level))
         scheduler, runner, skills = services.scheduler, services.runner, services.skills
-        providers = services.providers
+        providers, delivery = services.providers, services.delivery
+        delivery.start()  # pending deliveries a stopped daemon left are sent now
         reloader = Reloader(config, services.reloadable, self.load_config)
         scheduled = await scheduler.load()
         await skills.start()  # scan the skills folder, then watch it
@@ -178,6 +179,7 @@ class Daemon:
             cancelled = await runner.drain(grace)
             if cancelled:
                 log.warning("%d run(s) did not finish in time: marked interrupted", cancelled)
+            await delivery.stop()  # sends under way stay pending for the next start
             await server.stop()
             await asyncio.gather(warm, *self._background, return_exceptions=True)
             await skills.stop()
@@ -197,6 +199,11 @@ class Daemon:
         for handler in logging.getLogger().handlers:
             handler.addFilter(RedactingFilter(keys.redactor))
         return keys
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _scheduler_ended(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self._stop.is_set():

@@ -10,6 +10,7 @@ serves.
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass, field
 
 from promptlyd.api.context import AppContext
@@ -17,6 +18,7 @@ from promptlyd.clock import Clock
 from promptlyd.config import Config
 from promptlyd.daemon.logs import LogLevel
 from promptlyd.daemon.reload import Reloadable
+from promptlyd.destinations.worker import DeliveryWorker
 from promptlyd.providers.catalog import Catalog
 from promptlyd.providers.discovery import ModelDirectory
 from promptlyd.providers.registry import ProviderRegistry, SecretLookup
@@ -36,6 +38,7 @@ class Services:
     scheduler: Scheduler
     skills: SkillSync
     sources: Sources
+    delivery: DeliveryWorker
     directory: ModelDirectory
     ctx: AppContext
     reloadable: list[Reloadable] = field(default_factory=list)
@@ -46,23 +49,28 @@ def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: 
                    log_level: LogLevel | None = None) -> Services:
     providers = ProviderRegistry(config.providers, keys)
     sources = Sources(config, keys)
+    delivery = DeliveryWorker(config=config, store=store, clock=clock, secrets=keys,
+                              organization_id=organization_id, user_id=getpass.getuser())
     runner = Runner(config=config, store=store, clock=clock, catalog=catalog,
-                    providers=providers, tools_for=sources.tools_for)
+                    providers=providers, tools_for=sources.tools_for, outbox=delivery)
     ctx = AppContext(config=config, store=store, clock=clock, catalog=catalog,
                      organization_id=organization_id, started_at=clock.now(), runner=runner,
-                     source_tester=sources.test)
+                     source_tester=sources.test, deliveries=delivery)
+    ctx.counters.update(deliveryAttempts=lambda: delivery.attempts)
     directory = ModelDirectory(config, catalog, providers)
     ctx.models_lister = directory.models
-    scheduler = Scheduler(config=config, store=store, clock=clock, runner=runner, waker=waker)
+    scheduler = Scheduler(config=config, store=store, clock=clock, runner=runner, waker=waker,
+                          outbox=delivery)
     ctx.listeners.append(scheduler)
     ctx.counters.update(schedulerWakeups=lambda: scheduler.wakeups,
                         runsActive=lambda: runner.busy)
     skills = SkillSync(store, clock, config.skills_dir)
     ctx.skills = SkillWriter(skills)
     services = Services(providers=providers, runner=runner, scheduler=scheduler,
-                        skills=skills, sources=sources, directory=directory,
+                        skills=skills, sources=sources, delivery=delivery,
+                        directory=directory,
                         ctx=ctx)
     # every subsystem that takes a reloaded config, in the order reload applies it
     services.reloadable = [log_level or LogLevel(), providers, runner, scheduler, skills,
-                           sources, directory, ctx]
+                           sources, delivery, directory, ctx]
     return services

@@ -2,7 +2,7 @@
 one builder of a new run (``create``), the concurrency slots (``slots``), prompt
 composition (``compose``, pure) and the executor that takes a run from pending
 to a recorded result (``executor``). ``Executor`` (below) is the executor's
-role as the scheduler sees it.
+role as the scheduler sees it; ``Outbox`` the delivery hand-off both use.
 
 Owns a run's life from creation to its final status; it never decides *when* a
 task runs (that is :mod:`promptlyd.scheduling`) and changes a run's status only
@@ -12,7 +12,10 @@ through the store's one transition function.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from promptlyd.store.db import Store
 
 
 class Executor(Protocol):
@@ -34,4 +37,16 @@ class Executor(Protocol):
     def launch(self, run: dict[str, Any], *, claimed: bool) -> None:
         """Execute a stored run in the background; ``claimed``: it holds one of the
         slots taken with ``take_slots`` and is ``running`` already."""
+        ...
+
+
+class Outbox(Protocol):
+    """The delivery hand-off (``promptlyd.destinations.worker.DeliveryWorker``)."""
+
+    def enqueue(self, store: Store, run: dict[str, Any]) -> None:
+        """Write a finished run's outbox rows, inside the write that finishes it."""
+        ...
+
+    def wake(self) -> None:
+        """Rows were written (and committed): send them."""
         ...

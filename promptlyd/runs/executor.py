@@ -4,7 +4,7 @@
         ─► compose prompt (variables, skills in attach order)
         ─► model conversation (tool loop, retries, per-run timeout)
         ─► completed | failed, with tokens, cost, duration, rendered prompt
-        ─► hand-off to delivery
+        ─► hand-off to delivery: the outbox rows, in the write that records the result
 
 Every failure becomes a failed run with a human error; nothing here may take
 the daemon down. A slot (task, scheduled instant) is served at most once: the
@@ -31,13 +31,13 @@ from promptlyd.providers.base import ModelError, ModelRequest, UserMessage
 from promptlyd.providers.catalog import Catalog
 from promptlyd.providers.registry import ProviderRegistry
 from promptlyd.providers.toolloop import ToolExecutor, run_conversation
+from promptlyd.runs import Outbox
 from promptlyd.runs.compose import compose, frequency_label, template_vars
 from promptlyd.runs.create import new_run
 from promptlyd.runs.slots import Slots
 from promptlyd.runs.states import (
     INTERRUPTED,
     UNFINISHED,
-    DeliveryStatus,
     RunStatus,
     Trigger,
 )
@@ -48,7 +48,6 @@ from promptlyd.timeutil import iso, parse_iso
 
 log = logging.getLogger("promptlyd.runner")
 
-Deliver = Callable[[Row, Row], Awaitable[tuple[str | None, list[dict[str, Any]]]]]
 ToolsFor = Callable[[Row, list[Row]], Awaitable[ToolExecutor | None]]
 
 
@@ -70,7 +69,7 @@ class Runner:
         clock: Clock,
         catalog: Catalog,
         providers: ProviderRegistry,
-        deliver: Deliver | None = None,
+        outbox: Outbox | None = None,
         tools_for: ToolsFor | None = None,
     ) -> None:
         self.config = config
@@ -78,7 +77,7 @@ class Runner:
         self.clock = clock
         self.catalog = catalog
         self.providers = providers
-        self.deliver = deliver
+        self.outbox = outbox
         self.tools_for = tools_for
         self.slots = Slots(config.max_concurrent_runs)
         self.running: dict[str, str] = {}  # task id → run id (no overlap per task)
@@ -257,35 +256,21 @@ class Runner:
                                error=str(exc), extra=extra)
             return
         extra = {**base, **_usage(self, task, result), "output": result.text}
-        run_row = await self._finish(run_id, task_id, t0, status=RunStatus.COMPLETED,
-                                     started=started,
-                                     error=None, extra=extra)
-        if run_row is not None and self.deliver is not None:
-            await self._deliver(task, run_row)
-
-    async def _deliver(self, task: Row, run: Row) -> None:
-        assert self.deliver is not None
-        try:
-            status, results = await self.deliver(task, run)
-        except Exception as exc:  # delivery never loses the output
-            log.exception("delivery of run %s crashed", run["id"])
-            status, results = DeliveryStatus.FAILED, [{"error": f"internal error: {exc}"}]
-        if status is not None:
-            to = DeliveryStatus(status)
-            await self.store.write(lambda s: s.transition_run(
-                run["id"], delivery=to, changes={"deliveries": results}))
+        await self._finish(run_id, task_id, t0, status=RunStatus.COMPLETED, started=started,
+                           error=None, extra=extra)
 
     async def _interrupt(self, run_id: str) -> None:
-        """Shutdown caught the run: unfinished → failed; finished but undelivered → delivery
-        failed (a completed run keeps its output)."""
+        """Shutdown caught the run: unfinished → failed, and delivered as a failure (a
+        finished run's deliveries stay in the outbox and are sent after the restart)."""
         stamp = iso(self.clock.now())
+        outbox = self.outbox
 
         def tx(store: Store) -> None:
-            store.transition_run(run_id, RunStatus.FAILED,
-                                 {"error": INTERRUPTED, "completed_at": stamp},
-                                 expect=UNFINISHED)
-            store.transition_run(run_id, delivery=DeliveryStatus.FAILED,
-                                 expect_delivery={DeliveryStatus.PENDING})
+            row = store.transition_run(run_id, RunStatus.FAILED,
+                                       {"error": INTERRUPTED, "completed_at": stamp},
+                                       expect=UNFINISHED)
+            if row is not None and outbox is not None:
+                outbox.enqueue(store, row)
 
         await self.store.write(tx)
         log.warning("run %s interrupted: daemon stopped", run_id[:8])
@@ -298,19 +283,22 @@ class Runner:
         changes: Row = {"completed_at": iso(now), "error": error, **(extra or {})}
         if t0 is not None:
             changes["duration_ms"] = round((time.monotonic() - t0) * 1000)
-        delivery = (DeliveryStatus.PENDING
-                    if self.deliver is not None and status == RunStatus.COMPLETED else None)
+        outbox = self.outbox
 
         def tx(store: Store) -> Row | None:
-            row = store.transition_run(run_id, status, changes, delivery=delivery,
-                                       expect=expect)
+            row = store.transition_run(run_id, status, changes, expect=expect)
             if row is None:
                 return None
             if started is not None:
                 store.update("tasks", task_id, {"last_run_at": iso(started)})
+            if outbox is not None and row is not None:  # the outbox, in this same write
+                outbox.enqueue(store, row)
+                row = store.get("runs", run_id)
             return row
 
         row = await self.store.write(tx)
+        if outbox is not None:
+            outbox.wake()
         level = logging.INFO if status == RunStatus.COMPLETED else logging.WARNING
         log.log(level, "run %s %s%s", run_id[:8], status, f": {error}" if error else "")
         return row

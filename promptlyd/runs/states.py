@@ -5,7 +5,9 @@
       │         └──────────┴─────► failed
       └─► running (the scheduler claimed a slot)   └─► failed (refused: budget)
 
-    delivery: (none) ─► pending ─► delivered | failed;  failed ─► pending (redeliver)
+    delivery: (none) ─► pending ─► delivered | failed
+              (none) ─► delivered            (deliverOn skipped every destination)
+              delivered | failed ─► pending  (redeliver)
 
 ``None`` as the "from" state means "the row does not exist yet" (for runs) or
 "no delivery was asked for" (for deliveries). Every status change in the
@@ -56,9 +58,10 @@ RUN_TRANSITIONS: Mapping[RunStatus | None, frozenset[RunStatus]] = {
 }
 
 DELIVERY_TRANSITIONS: Mapping[DeliveryStatus | None, frozenset[DeliveryStatus]] = {
-    None: frozenset({DeliveryStatus.PENDING}),
+    # asked for: pending, or delivered at once when deliverOn skipped every destination
+    None: frozenset({DeliveryStatus.PENDING, DeliveryStatus.DELIVERED}),
     DeliveryStatus.PENDING: frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.FAILED}),
-    DeliveryStatus.DELIVERED: frozenset(),  # final
+    DeliveryStatus.DELIVERED: frozenset({DeliveryStatus.PENDING}),  # redeliver: send again
     DeliveryStatus.FAILED: frozenset({DeliveryStatus.PENDING}),  # redeliver: try again
 }
 

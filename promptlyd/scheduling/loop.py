@@ -45,7 +45,7 @@ from promptlyd.timeutil import iso, month_start, parse_iso
 
 if TYPE_CHECKING:
     from promptlyd.clock import Clock
-    from promptlyd.runs import Executor
+    from promptlyd.runs import Executor, Outbox
     from promptlyd.scheduling.waker import Waker
 
 log = logging.getLogger("promptlyd.scheduler")
@@ -71,12 +71,13 @@ class Claim:
 
 class Scheduler:
     def __init__(self, *, config: Config, store: AsyncStore, clock: Clock, runner: Executor,
-                 waker: Waker | None = None) -> None:
+                 waker: Waker | None = None, outbox: Outbox | None = None) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.runner = runner
         self.waker = waker
+        self.outbox = outbox  # refused (budget) runs are delivered as failures too
         self._heap: list[tuple[datetime, str]] = []
         self._due: dict[str, datetime] = {}
         self._wake = asyncio.Event()
@@ -176,6 +177,8 @@ class Scheduler:
         for run in claim.runs:
             if run["status"] != RunStatus.FAILED:
                 self.runner.launch(run, claimed=run["status"] == RunStatus.RUNNING)
+        if self.outbox is not None and any(r["status"] == RunStatus.FAILED for r in claim.runs):
+            self.outbox.wake()  # refused runs were handed to delivery in the claim
         return claim.runs
 
     def _claim(self, store: Store, due: list[tuple[str, datetime]], running: set[str],
@@ -241,6 +244,8 @@ class Scheduler:
                     usage[0] += 1  # N tasks due together cannot overshoot runs_limit
                 if refused is not None:
                     log.warning("%s not run: %s", label, refused)
+                    if self.outbox is not None:  # a failure is never silent: deliver it too
+                        self.outbox.enqueue(store, run)
         store.update("tasks", task_id, changes)
         claim.next_due[task_id] = following
 

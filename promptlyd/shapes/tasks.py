@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from promptlyd.config import MAX_CATCH_UP_WINDOW_HOURS
+from promptlyd.destinations.policy import DEFAULT_DELIVER_ON, DELIVER_ON
+from promptlyd.destinations.targets import effective, legacy_view
 from promptlyd.scheduling import triggers as sched
 from promptlyd.shapes import common as c
 from promptlyd.timeutil import iso, parse_iso
@@ -35,13 +37,14 @@ COLUMNS = {
     "deliveryEmail": "delivery_email", "deliveryEmailAddress": "delivery_email_address",
     "deliverySms": "delivery_sms", "deliveryPhoneNumber": "delivery_phone_number",
     "destinations": "destinations", "catchUpWindowHours": "catch_up_window_hours",
+    "deliverOn": "deliver_on",
 }
 SCHEDULE_FIELDS = ("schedule", "scheduleTime", "scheduleDays", "hourlyInterval",
                    "scheduledDate", "cronExpression", "timezone")
 # Fields that may be cleared with an explicit null on PATCH.
 NULLABLE = {"scheduleTime", "scheduleDays", "hourlyInterval", "scheduledDate", "cronExpression",
             "deliveryEmailAddress", "deliveryPhoneNumber", "destinations", "catchUpWindowHours",
-            "deliveryEmail", "deliverySms"}
+            "deliveryEmail", "deliverySms", "deliverOn"}
 CREATE_FIELDS = {*COLUMNS, "organizationId", "skillIds", "sourceIds"}
 PATCH_FIELDS = CREATE_FIELDS
 
@@ -146,6 +149,8 @@ def _check_field(name: str, field: str, value: Any, check_model: Callable[[str, 
         return c.phone(value, field)
     if name == "destinations":
         return parse_destinations(value, field)
+    if name == "deliverOn":
+        return c.enum(value, field, DELIVER_ON)
     if name == "catchUpWindowHours":
         return c.number(value, field, minimum=0, maximum=MAX_CATCH_UP_WINDOW_HOURS)
     if name in ("skillIds", "sourceIds"):
@@ -276,4 +281,12 @@ def task_to_api(
         "updatedAt": row["updated_at"],
         "userId": user_id,
     }
+    out.update(_delivery_fields(row))
     return c.omit_none(out, keep=("lastRunAt", "nextRunAt"))
+
+
+def _delivery_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``destinations`` and the legacy flags, mapped onto each other (SPEC §9)."""
+    dests = effective(row)
+    return {"destinations": dests or row.get("destinations"), **legacy_view(dests, row),
+            "deliverOn": row.get("deliver_on") or DEFAULT_DELIVER_ON}

@@ -130,5 +130,40 @@ def m001_initial(db: Database) -> None:
         db.execute(statement)
 
 
+_M002 = [
+    # deliverOn (SPEC §9): NULL = "always"
+    "ALTER TABLE tasks ADD COLUMN deliver_on TEXT "
+    "CHECK (deliver_on IN ('always', 'changed', 'failure'))",
+    # The durable outbox: one row per (run, destination), written in the transaction
+    # that records the run's final status; the delivery worker sends and retries them.
+    """CREATE TABLE deliveries (
+        id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        task_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        target TEXT NOT NULL,
+        label TEXT,
+        event TEXT NOT NULL CHECK (event IN ('run.completed', 'run.failed')),
+        status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed', 'skipped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_code TEXT,
+        last_error TEXT,
+        next_attempt_at TEXT,
+        delivered_at TEXT,
+        created_at TEXT NOT NULL,
+        UNIQUE (run_id, position)
+    )""",
+    "CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending'",
+    "CREATE INDEX deliveries_target ON deliveries (task_id, type, target, created_at)",
+]
+
+
+@migrations(name="m002_deliveries")
+def m002_deliveries(db: Database) -> None:
+    for statement in _M002:
+        db.execute(statement)
+
+
 def migrate(db: Database) -> None:
     migrations.apply(db)
