@@ -81,6 +81,11 @@ class NotFound(PromptlydError, LookupError):
     status = 404
     type = "not_found"
 
+    @classmethod
+    def no_such(cls, what: str, item_id: str, *, field: str, hint: str = "") -> NotFound:
+        """``no task with id '…'`` naming the field that carried the id."""
+        return cls(f"no {what} with id {item_id!r}{hint}", field=field)
+
 
 class Conflict(PromptlydError):
     status = 409
