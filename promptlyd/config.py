@@ -30,6 +30,13 @@ DEFAULT_PROVIDERS: dict[str, dict[str, str]] = {
 }
 LOCAL_PROVIDERS = frozenset({"ollama", "llamacpp", "lmstudio"})
 
+# For tasks created without a model. Keep config.example.toml and README in step, and
+# pick one the catalog (promptlyd/data/models.json) has without an ``endOfLife``.
+DEFAULT_MODEL = "anthropic/claude-sonnet-5-5"
+
+# The widest catch-up window, in the config as in a task's catchUpWindowHours.
+MAX_CATCH_UP_WINDOW_HOURS = 24 * 366
+
 
 @dataclass(frozen=True)
 class ProviderConfig:
@@ -267,10 +274,15 @@ def _build(
     tz = raw.get("timezone") or system_timezone(env)
     if not _is_zone(tz):
         raise c.fail(f"unknown IANA timezone {tz!r} (e.g. 'Europe/Berlin')", "timezone")
-    for key in ("max_concurrent_runs", "run_timeout_seconds", "catch_up_window_hours",
-                "max_tool_rounds", "max_tool_output_chars"):
+    for key in ("max_concurrent_runs", "run_timeout_seconds", "max_tool_rounds",
+                "max_tool_output_chars"):
         if key in raw:
             positive(key, raw[key])
+    # 0 = never catch up, as a task's catchUpWindowHours (and within the same bounds)
+    window = raw.get("catch_up_window_hours", 24)
+    if not 0 <= window <= MAX_CATCH_UP_WINDOW_HOURS:
+        raise c.fail(f"must be from 0 (never catch up) to {MAX_CATCH_UP_WINDOW_HOURS} "
+                     f"hours, got {window!r}", "catch_up_window_hours")
     if raw.get("shutdown_grace_seconds", 0) < 0:
         raise c.fail("must be 0 or more", "shutdown_grace_seconds")
     backend = raw.get("secrets_backend", "auto")
@@ -335,7 +347,7 @@ def _build(
     c.check(sms_raw, _SMS_KEYS, "sms")
 
     cfg_dir = (path.parent if path else default_config_path(env).parent)
-    default_model = raw.get("default_model", "anthropic/claude-sonnet-4-5")
+    default_model = raw.get("default_model", DEFAULT_MODEL)
     if "/" not in default_model:
         raise c.fail("must be 'provider/model', e.g. 'ollama/llama3.2'", "default_model")
     socket_path = socket_override or env.get("PROMPTLY_SOCKET") or raw.get("socket")

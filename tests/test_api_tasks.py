@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from promptlyd.config import DEFAULT_MODEL
 from tests.shapes import check_like_seed
 
 ORG = "182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e"  # the seeds' example organization id
@@ -70,7 +71,7 @@ def test_sdk_minimal_create_uses_defaults(api: httpx.Client) -> None:
     local = datetime.fromisoformat(task["nextRunAt"].replace("Z", "+00:00")).astimezone(
         ZoneInfo(task["timezone"]))
     assert (local.hour, local.minute) == (9, 0)
-    assert task["model"] == "anthropic/claude-sonnet-4-5"
+    assert task["model"] == DEFAULT_MODEL
     assert task["timezone"] == health["timezone"]
     assert task["organizationId"] == health["organizationId"]
     assert task["skillIds"] == [] and task["sourceIds"] == []

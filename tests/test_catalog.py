@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
+from datetime import date
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from promptlyd.config import DEFAULT_MODEL, load_config
 from promptlyd.providers.catalog import Catalog, ModelInfo, split_model_id
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +36,8 @@ def _is_kind(value: Any, kind: str) -> bool:
         return isinstance(value, str) and bool(value.strip())
     if kind == "bool":
         return isinstance(value, bool)
+    if kind == "date":
+        return isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) is not None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     if kind == "count":
@@ -44,7 +52,7 @@ REQUIRED = {
     "inputPricePerMillion": "number", "outputPricePerMillion": "number", "local": "bool",
 }
 OPTIONAL = {"openRouterId": "str", "intelligenceIndex": "number", "codingIndex": "number",
-            "outputSpeed": "number"}
+            "outputSpeed": "number", "endOfLife": "date"}
 
 # The models the catalog promises, by provider (the floor per provider follows from these).
 EXPECTED = {
@@ -227,8 +235,37 @@ def test_to_api_includes_every_set_field() -> None:
 
 
 def test_to_api_round_trips_through_from_dict(catalog: Catalog) -> None:
-    for info in catalog.all():
-        assert ModelInfo.from_dict(info.to_api()) == info
+    for info in catalog.all():  # endOfLife is the catalog's own, not the API's Model shape
+        assert ModelInfo.from_dict(info.to_api()) == replace(info, end_of_life=None)
+
+
+# --- end of life ---------------------------------------------------------------------------
+
+def test_the_default_model_is_current(catalog: Catalog) -> None:
+    """The model tasks get without one is in our catalog and not deprecated there."""
+    info = catalog.get(DEFAULT_MODEL)
+    assert info is not None, f"{DEFAULT_MODEL} is not in promptlyd/data/models.json"
+    assert info.end_of_life is None and not info.deprecated
+    assert not info.local  # the default works without a local server
+
+
+def test_the_default_is_the_same_everywhere() -> None:
+    assert load_config(env={"HOME": "/nonexistent"}).default_model == DEFAULT_MODEL
+    example = (ROOT / "config.example.toml").read_text()
+    assert f'default_model = "{DEFAULT_MODEL}"' in example
+    assert f"`{DEFAULT_MODEL}`" in (ROOT / "README.md").read_text()
+
+
+def test_an_end_of_life_model_is_deprecated_then_retired(catalog: Catalog) -> None:
+    sonnet = catalog.get("anthropic/claude-sonnet-4-5")  # kept: old tasks still price runs
+    assert sonnet is not None and sonnet.deprecated
+    assert sonnet.end_of_life == date(2026, 11, 30)
+    assert not sonnet.retired(date(2026, 11, 29)) and sonnet.retired(date(2026, 11, 30))
+    assert "endOfLife" not in sonnet.to_api()
+    opus = catalog.get("anthropic/claude-opus-4-5")
+    assert opus is not None and opus.deprecated and not opus.retired(date(2026, 12, 1))
+    current = catalog.get("anthropic/claude-sonnet-5-5")
+    assert current is not None and not current.deprecated and not current.retired(date.max)
 
 
 # --- ids and lookups -----------------------------------------------------------------------
@@ -339,6 +376,9 @@ def test_from_data_accepts_minimal_document() -> None:
     (_entry(contextLenght=5), "unknown field"),
     (_entry(id="x"), "no provider"),
     (_entry(openRouterId=None), "non-empty string"),
+    (_entry(endOfLife="30 November 2026"), "endOfLife must be a date as YYYY-MM-DD"),
+    (_entry(endOfLife="2026-02-30"), "endOfLife must be a date as YYYY-MM-DD"),
+    (_entry(endOfLife=20261130), "endOfLife must be a date as YYYY-MM-DD"),
 ])
 def test_from_data_rejects_bad_entries(entry: dict[str, Any], problem: str) -> None:
     with pytest.raises(ValueError, match=re.escape(problem)):

@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 import httpx
@@ -58,10 +59,10 @@ def client(daemon: DaemonProcess) -> Iterator[Promptly]:
 
 @pytest.mark.parametrize("argv", [["--help"], ["tasks", "--help"], ["tasks", "create", "--help"]])
 def test_help_imports_nothing_heavy_and_is_fast(argv: list[str]) -> None:
-    started = time.monotonic()
+    # What makes help slow is importing the heavy packages: that is what is asserted here
+    # (start-up time itself is measured by tests/bench/cli.py, not bounded in a unit test).
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "promptlyd", *argv],
                           capture_output=True, text=True, timeout=30)
-    elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr
     assert "Usage: promptly" in proc.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
@@ -70,7 +71,6 @@ def test_help_imports_nothing_heavy_and_is_fast(argv: list[str]) -> None:
     heavy = sorted(m for m in imported
                    if any(m == h or m.startswith(h + ".") for h in HEAVY))
     assert heavy == []
-    assert elapsed < 3.0, f"`promptly {' '.join(argv)}` took {elapsed:.2f}s"
 
 
 def test_entry_points() -> None:
@@ -369,3 +369,134 @@ def test_every_command_is_in_the_readme() -> None:
 
     missing = [p for p in walk(cli, []) if f"`promptly {p}`" not in readme]
     assert missing == []
+    # and the options of `promptly` itself, which come before any command
+    root = [o for p in cli.params if isinstance(p, click.Option) for o in p.opts
+            if o not in ("--help", "--version")]
+    assert {"--socket", "--config", "--json", "--utc"} <= set(root)
+    assert [o for o in root if f"`{o}`" not in readme] == []
+
+
+# --- times: in the task's zone, or local, or UTC — always saying which ----------------------
+
+# A POSIX zone the C library understands without any zone files: UTC+5:30, called "IST".
+LOCAL_TZ = "IST-5:30"
+LOCAL_OFFSET = timedelta(hours=5, minutes=30)
+
+
+def cli_in_zone(*args: str) -> str:
+    """The real ``promptly`` in its own process, with TZ set so its local zone is known."""
+    proc = subprocess.run([sys.executable, "-m", "promptlyd", *args], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "TZ": LOCAL_TZ})
+    assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def field(details: str, label: str) -> str:
+    """The value of ``Label:  value`` in a ``show`` command's output."""
+    (value,) = [line.split(":", 1)[1].strip() for line in details.splitlines()
+                if line.startswith(label + ":")]
+    return value
+
+
+def instant(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def in_zone(stamp: str, zone: str) -> str:
+    return instant(stamp).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def in_local(stamp: str) -> str:
+    return (instant(stamp) + LOCAL_OFFSET).strftime("%Y-%m-%d %H:%M IST")
+
+
+def in_utc(stamp: str) -> str:
+    return instant(stamp).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def test_times_say_their_zone(daemon_factory: Any) -> None:
+    with OpenAIServer() as server:
+        d = daemon_factory(config=f'timezone = "UTC"\n[providers.fake]\nkind = "openai"\n'
+                                  f'base_url = "{server.base_url}"\nlocal = true\n').start()
+        created = cli_in_zone("tasks", "create", "--name", "Berlin", "--prompt", "hi",
+                              "--model", "fake/echo", "--time", "07:30",
+                              "--timezone", "Europe/Berlin")
+        with d.client() as api:
+            (task,) = api.get("/api/promptly/tasks").json()
+        berlin = in_zone(task["nextRunAt"], "Europe/Berlin")
+        # 07:30 in Berlin, said as such (CET in winter, CEST in summer), not the UTC instant
+        assert berlin[11:16] == "07:30" and berlin.endswith((" CET", " CEST"))
+        assert created.rstrip().endswith(f"next run: {berlin}.")
+        assert berlin in row_of(cli_in_zone("tasks", "list"), "Berlin")
+        shown = cli_in_zone("tasks", "show", task["id"][:8])
+        assert field(shown, "Next run") == berlin
+        assert field(shown, "Created") == in_zone(task["createdAt"], "Europe/Berlin")
+        upcoming = cli_in_zone("tasks", "next", task["id"][:8], "-n", "1")
+        assert upcoming.splitlines()[1].split(None, 1)[0] == "IN"  # header: IN Europe/Berlin
+        assert f"{berlin}  {in_utc(task['nextRunAt'])}" in upcoming
+        # --utc, on the group: UTC, marked UTC
+        utc_row = row_of(cli_in_zone("--utc", "tasks", "list"), "Berlin")
+        assert in_utc(task["nextRunAt"]) in utc_row and berlin not in utc_row
+        assert field(cli_in_zone("--utc", "tasks", "show", task["id"][:8]),
+                     "Next run") == in_utc(task["nextRunAt"])
+        # --json stays the API's raw instants
+        assert json.loads(cli_in_zone("--json", "tasks", "list"))[0]["nextRunAt"] == (
+            task["nextRunAt"])
+
+        # runs: in this machine's zone (IST here), or UTC with --utc
+        cli_in_zone("tasks", "run", task["id"][:8], "--wait")
+        with d.client() as api:
+            (run,) = api.get("/api/promptly/runs").json()
+        assert in_local(run["startedAt"]) in row_of(cli_in_zone("runs", "list"), run["id"][:8])
+        assert in_local(run["startedAt"]) in row_of(
+            cli_in_zone("tasks", "runs", task["id"][:8]), run["id"][:8])
+        shown = cli_in_zone("runs", "show", run["id"][:8])
+        assert field(shown, "Started") == in_local(run["startedAt"])
+        assert field(shown, "Completed") == in_local(run["completedAt"])
+        assert in_utc(run["startedAt"]) in row_of(cli_in_zone("--utc", "runs", "list"),
+                                                 run["id"][:8])
+
+        # skills, sources, billing: local too
+        with d.client() as api:
+            skill = api.post("/api/promptly/skills", json={
+                "name": "Style", "content": "Be brief.", "slug": "style"}).json()
+            source = api.post("/api/promptly/sources", json={
+                "name": "notes", "type": "local", "config": {"paths": ["/tmp"]}}).json()
+            billing = api.get("/api/promptly/billing/status").json()
+        assert field(cli_in_zone("skills", "show", "style"), "Updated") == in_local(
+            skill["updatedAt"])
+        assert field(cli_in_zone("sources", "show", "notes"), "Updated") == in_local(
+            source["updatedAt"])
+        assert field(cli_in_zone("billing"), "Period start") == in_local(
+            billing["billingPeriodStart"])
+        assert field(cli_in_zone("--utc", "billing"), "Period start") == in_utc(
+            billing["billingPeriodStart"])
+
+
+@pytest.mark.parametrize(("zone", "utc", "expected"), [
+    ("Europe/Berlin", False, "2026-12-02 07:30 CET"),
+    ("Europe/Berlin", True, "2026-12-02 06:30 UTC"),
+    ("America/Sao_Paulo", False, "2026-12-02 03:30 -03"),  # tzdata's name for the zone
+    ("Asia/Kolkata", False, "2026-12-02 12:00 IST"),
+])
+def test_format_instant_names_the_zone(zone: str, utc: bool, expected: str) -> None:
+    from promptlyd.cli.common import format_instant
+
+    moment = datetime(2026, 12, 2, 6, 30, tzinfo=ZoneInfo("UTC"))
+    assert format_instant(moment, zone, utc=utc) == expected
+
+
+def test_format_instant_falls_back_to_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from promptlyd.cli.common import format_instant
+
+    monkeypatch.setenv("TZ", LOCAL_TZ)
+    time.tzset()
+    try:
+        moment = datetime(2026, 12, 2, 6, 30, tzinfo=ZoneInfo("UTC"))
+        assert format_instant(moment) == "2026-12-02 12:00 IST"
+        assert format_instant(moment, "Not/AZone") == "2026-12-02 12:00 IST"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -80,6 +80,8 @@ def test_example_config_is_valid_and_matches_defaults(tmp_path: Path) -> None:
     ('[budget]\nruns_limit = -5', 2, "budget.runs_limit", "0 or more"),
     ('[budget]\nrun_limit = 5', 2, "budget.run_limit", "unknown key"),
     ('[smtp]\nport = 70000', 2, "smtp.port", "TCP port"),
+    ('\ncatch_up_window_hours = -1', 2, "catch_up_window_hours", "from 0 (never catch up)"),
+    ('catch_up_window_hours = 9000', 1, "catch_up_window_hours", "to 8784 hours, got 9000"),
     ('max_tool_rounds = true', 1, "max_tool_rounds", "number"),
     ('a = [1,', None, None, "invalid TOML"),
 ])
@@ -97,6 +99,13 @@ def test_errors_name_file_line_key(tmp_path: Path, text: str, line: int | None,
     if key is not None:
         assert err.key == key and key in message
     assert words in message
+
+
+@pytest.mark.parametrize("hours", [0, 0.0, 8784])
+def test_a_catch_up_window_of_0_means_never_as_for_a_task(tmp_path: Path, hours: float) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f"catch_up_window_hours = {hours}\n")
+    assert load_config(cfg, env=env_for(tmp_path)).catch_up_window_hours == hours
 
 
 def test_not_utf8(tmp_path: Path) -> None:

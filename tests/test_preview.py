@@ -57,7 +57,10 @@ def test_cli_tasks_next(api: httpx.Client, daemon: Any) -> None:
     out = promptly("tasks", "next", task["id"][:8], "-n", "3")
     assert out.returncode == 0, out.stderr
     assert "weekly on monday at 08:00 (Europe/Berlin)" in out.stdout
-    lines = [line for line in out.stdout.splitlines() if "T08:00:00+0" in line]
+    # each fire time in the task's zone (named), then the same instant in UTC
+    lines = [line for line in out.stdout.splitlines()
+             if " 08:00 CET " in line or " 08:00 CEST " in line]
     assert len(lines) == 3
+    assert all(line.rstrip().endswith((" 07:00 UTC", " 06:00 UTC")) for line in lines)
     data = json.loads(promptly("--json", "tasks", "next", task["id"], "-n", "2").stdout)
     assert [f["local"][11:16] for f in data["fireTimes"]] == ["08:00", "08:00"]

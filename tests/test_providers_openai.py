@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -267,15 +266,15 @@ async def test_server_error_forever_gives_up_with_a_clear_message(
 
 
 async def test_slow_response_times_out(server: OpenAIServer) -> None:
-    server.script([slow(5)])
+    # The answer would take a minute; ``within`` fails the test long before that, so
+    # only the provider's own 0.5 s timeout can end the call in time.
+    server.script([slow(60)])
     p = OpenAICompatProvider(config_for(server, timeout=0.5), None)
-    started = time.monotonic()
     try:
         with pytest.raises(ModelError) as info:
-            await within(p.complete(ask()))
+            await within(p.complete(ask()), 30)
     finally:
         await p.aclose()
-    assert time.monotonic() - started < 3
     assert info.value.kind == "timeout"
     assert "did not answer within 0.5 s" in info.value.message
     assert "timeout_seconds under [providers.local]" in info.value.message

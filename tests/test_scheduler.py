@@ -112,6 +112,23 @@ async def test_no_catch_up_outside_the_window(env: dict[str, Any]) -> None:
     } - {(task["id"], "2026-03-06T09:00:00.000Z")}
 
 
+async def test_a_config_window_of_0_never_catches_up(env: dict[str, Any]) -> None:
+    """catch_up_window_hours = 0 in the config means what catchUpWindowHours: 0 does."""
+    from dataclasses import replace
+
+    sched = env["sched"]
+    sched.config = replace(env["config"], catch_up_window_hours=0.0)
+    task = await add_task(env, schedule="hourly", schedule_time="08:15")
+    clock = env["clock"]
+    clock.set(T0.replace(hour=11, minute=20))  # 11:15 missed by 5 minutes
+    assert await sched.step(clock.now()) == []
+    assert await runs_of(env, task["id"]) == []
+    assert (await task_row(env, task["id"]))["next_run_at"] == "2026-03-02T12:15:00.000Z"
+    clock.set(T0.replace(hour=12, minute=15))  # an on-time slot still runs
+    assert [r["scheduled_for"] for r in await sched.step(clock.now())] == [
+        "2026-03-02T12:15:00.000Z"]
+
+
 async def test_overlap_skips_the_slot(env: dict[str, Any]) -> None:
     task = await add_task(env, schedule="hourly", schedule_time="08:30")
     env["runner"].running[task["id"]] = "previous-run"

@@ -5,9 +5,7 @@ deleted; the ``promptly skills`` commands (list, show, new, edit, rm, install-ex
 from __future__ import annotations
 
 import json
-import os
 import stat
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from promptlyd.cli import cli
+from promptlyd.cli import skills as cli_skills
 from promptlyd.skills.examples import example_slugs, examples_folder
 from promptlyd.skills.parse import SkillDoc, parse_skill, scan_folder
 from tests.daemon_proc import DaemonProcess
@@ -183,12 +182,13 @@ def test_install_examples_then_run_two_in_attach_order(
     assert result.exit_code == 0, result.output
     slugs = example_slugs()
     assert result.stdout.startswith(f"Installed {len(slugs)} example skill(s) into {folder}")
+    # the command returned once the daemon had them: listing right after shows them all
+    listing = promptly("skills").stdout
+    assert len(listing.splitlines()) == 1 + len(slugs)
+    assert [slug for slug in slugs if f" {slug} " not in listing] == []
     with d.client() as api:
-        def all_loaded() -> dict[str, dict[str, Any]] | None:
-            skills = by_slug(api)
-            return skills if set(skills) == set(slugs) else None
-
-        loaded = wait_for(all_loaded, 2.0, "the examples to load")
+        loaded = by_slug(api)
+        assert set(loaded) == set(slugs)
         assert not [s for s in loaded.values() if "problem" in s]
         # never overwritten without --force
         mine = folder / "weekly-report.md"
@@ -265,8 +265,44 @@ def test_cli_new_edit_list_show_rm(
     assert not path.exists()
     with d.client() as api:
         assert "sign-off" not in by_slug(api)
-    started = time.monotonic()
+    # --no-edit: the file is made and loaded, and no editor is started
+    marker = tmp_path / "editor-ran"
+    monkeypatch.setenv("EDITOR", editor(tmp_path, "mark", f'touch "{marker}"\n'))
     assert promptly("skills", "new", "Quiet", "--no-edit").stdout == (
         f"Created skill 'Quiet' in {folder / 'quiet.md'}.\n")
-    assert time.monotonic() - started < 5 and (folder / "quiet.md").exists()
-    assert os.environ["EDITOR"].endswith("noop")
+    assert (folder / "quiet.md").exists() and not marker.exists()
+    assert "quiet" in promptly("skills").stdout
+
+
+def test_install_examples_without_a_daemon_says_they_load_when_it_starts(
+    config_path: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "skills"
+    config_path.write_text(f'skills_dir = "{folder}"\n')
+    result = promptly("skills", "install-examples")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        "promptlyd is not running: the files are written and the skills are loaded when "
+        "it starts.")
+    assert sorted(p.name.removesuffix(".md") for p in folder.iterdir()) == example_slugs()
+
+
+def test_install_examples_says_so_when_the_daemon_does_not_load_them(
+    daemon_factory: Any, oai: OpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the daemon watches one folder; the CLI's config (--config) names another
+    d = start(daemon_factory, tmp_path / "watched", oai)
+    other = tmp_path / "elsewhere"
+    cli_config = tmp_path / "cli.toml"
+    cli_config.write_text(f'skills_dir = "{other}"\nsocket = "{d.socket_path}"\n')
+    monkeypatch.setattr(cli_skills, "RELOAD_WAIT", 0.5)
+    result = CliRunner().invoke(cli, ["--config", str(cli_config), "skills",
+                                      "install-examples"])
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"Installed {len(example_slugs())} example skill(s) into "
+                                    f"{other}")
+    assert result.stderr.startswith(f"Error: the files are written to {other}, but the daemon "
+                                    "has not loaded ")
+    assert "within 0.5 s" in result.stderr
+    with d.client() as api:
+        assert by_slug(api) == {}

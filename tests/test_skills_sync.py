@@ -375,7 +375,7 @@ async def test_a_failing_watcher_retries_with_a_pause(tmp_path: Path,
     from promptlyd.skills import sync as skills_sync
     from promptlyd.store import AsyncStore
 
-    monkeypatch.setattr(skills_sync, "RETRY_SECONDS", 0.1)
+    monkeypatch.setattr(skills_sync, "RETRY_SECONDS", 3600.0)  # a pause nothing outlasts
     store = AsyncStore(tmp_path / "p.db")
     store.open()
     sync = skills_sync.SkillSync(store, SystemClock(), tmp_path / "skills")
@@ -387,15 +387,35 @@ async def test_a_failing_watcher_retries_with_a_pause(tmp_path: Path,
         stop.set()
         raise OSError("boom")
 
+    async def until(condition: Callable[[], bool]) -> None:
+        async with asyncio.timeout(30):
+            while not condition():
+                await asyncio.sleep(0)
+
+    async def let_the_loop_turn(times: int = 100) -> None:
+        for _ in range(times):  # loop iterations, not wall-clock time
+            await asyncio.sleep(0)
+
     monkeypatch.setattr(sync, "_watch", broken)
     task = asyncio.ensure_future(sync._watch_forever())
-    await asyncio.sleep(0.45)
-    sync._closing = True
-    sync._stop_watch.set()
-    async with asyncio.timeout(2):
-        await task
-    store.close()
-    assert 2 <= attempts <= 6
+    try:
+        await until(lambda: attempts == 1)
+        # a busy loop would have called the watcher again within a few turns
+        await let_the_loop_turn()
+        assert attempts == 1 and not task.done()
+        # the pause ends (its hour is up, or set_root moved on): one more attempt, then
+        # paused again
+        sync._stop_watch.set()
+        await until(lambda: attempts == 2)
+        await let_the_loop_turn()
+        assert attempts == 2 and not task.done()
+    finally:
+        sync._closing = True
+        sync._stop_watch.set()
+        async with asyncio.timeout(30):
+            await task
+        store.close()
+    assert attempts == 2
 
 
 def test_an_unreadable_skill_folder_is_reported_not_fatal(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from promptlyd.scheduling import waker as waker_module
 from promptlyd.scheduling.waker import SleepWaker, TimerfdWaker, Waker, make_waker
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="timerfd is Linux")
@@ -24,19 +24,21 @@ def wakers() -> list[Waker]:
 @pytest.mark.parametrize("waker", wakers(), ids=lambda w: type(w).__name__)
 async def test_fires_at_the_instant(waker: Waker) -> None:
     due = datetime.now(UTC) + timedelta(milliseconds=150)
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(30):
         assert await waker.wait(due, asyncio.Event()) == "due"
-    late = (datetime.now(UTC) - due).total_seconds()
-    assert 0 <= late < 0.1
+    # never early; how late is measured by tests/bench/precision.py, not asserted here
+    assert datetime.now(UTC) >= due
     waker.close()
 
 
 @pytest.mark.parametrize("waker", wakers(), ids=lambda w: type(w).__name__)
-async def test_a_past_instant_fires_at_once(waker: Waker) -> None:
-    t0 = time.monotonic()
-    async with asyncio.timeout(5):
+async def test_a_past_instant_fires_at_once(waker: Waker,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # A waker that lost the instant would sleep a whole step (made an hour here) or, with
+    # its timer disarmed, for ever: 30 s is a bound nothing correct comes near.
+    monkeypatch.setattr(waker_module, "FALLBACK_STEP", 3600.0)
+    async with asyncio.timeout(30):
         assert await waker.wait(datetime.now(UTC) - timedelta(hours=1), asyncio.Event()) == "due"
-    assert time.monotonic() - t0 < 0.1
     waker.close()
 
 
@@ -44,10 +46,10 @@ async def test_a_past_instant_fires_at_once(waker: Waker) -> None:
 async def test_a_change_wakes_it_early(waker: Waker) -> None:
     wake = asyncio.Event()
     asyncio.get_running_loop().call_later(0.05, wake.set)
-    t0 = time.monotonic()
-    async with asyncio.timeout(5):
+    # due in an hour: only the event can end the wait ("woken", not "due" nor "poll")
+    async with asyncio.timeout(30):
         assert await waker.wait(datetime.now(UTC) + timedelta(hours=1), wake) == "woken"
-    assert time.monotonic() - t0 < 1
+    waker.close()
 
 
 @linux_only

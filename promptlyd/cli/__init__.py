@@ -72,11 +72,14 @@ class PromptlyGroup(click.Group):
 @click.option("--socket", metavar="PATH", help="The daemon's control socket.")
 @click.option("--config", metavar="PATH", help="Config file (to find the socket).")
 @click.option("--json", "json_output", is_flag=True, help="Print raw JSON (for scripts).")
+@click.option("--utc", is_flag=True,
+              help="Show times in UTC (else a task's times in its zone, others in local time).")
 @click.version_option(__version__, prog_name="promptly")
 @click.pass_context
-def cli(ctx: click.Context, socket: str | None, config: str | None, json_output: bool) -> None:
+def cli(ctx: click.Context, socket: str | None, config: str | None, json_output: bool,
+        utc: bool) -> None:
     """Manage the tasks, runs, skills and sources of the local promptlyd daemon."""
-    ctx.obj = State(socket=socket, config=config, json=json_output)
+    ctx.obj = State(socket=socket, config=config, json=json_output, utc=utc)
 
 
 def _register(group: click.Group, entries: Sequence[tuple[str, str]]) -> None:

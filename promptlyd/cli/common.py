@@ -11,7 +11,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
@@ -49,6 +49,7 @@ class State:
     socket: str | None = None
     config: str | None = None
     json: bool = False
+    utc: bool = False
     _client: Promptly | None = field(default=None, repr=False)
 
     def client(self) -> Promptly:
@@ -174,15 +175,39 @@ def short(item_id: str | None) -> str:
     return (item_id or "")[:SHORT]
 
 
-def when(stamp: str | None, never: str = "-") -> str:
-    """An API timestamp in this machine's local time, to the minute."""
+def when(stamp: str | None, never: str = "-", zone: str | None = None) -> str:
+    """An API timestamp to the minute, with its zone's abbreviation: in ``zone`` (a
+    task's IANA zone) when given, else in this machine's local zone; in UTC under
+    ``promptly --utc``."""
     if not stamp:
         return never
     try:
         moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
         return stamp
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+    return format_instant(moment, zone, utc=state().utc if click.get_current_context(
+        silent=True) else False)
+
+
+def format_instant(moment: datetime, zone: str | None = None, *, utc: bool = False) -> str:
+    """``2026-12-02 07:30 CET``: ``moment`` in UTC, in the IANA ``zone``, or (neither, or
+    a zone this machine does not know) in the local zone — always saying which."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if utc:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    local: datetime | None = None
+    if zone:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            local = moment.astimezone(ZoneInfo(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            local = None
+    if local is None:
+        local = moment.astimezone()
+    label = local.strftime("%Z") or local.strftime("UTC%z")
+    return f"{local.strftime('%Y-%m-%d %H:%M')} {label}"
 
 
 def duration(ms: int | None) -> str:

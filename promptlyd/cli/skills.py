@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 skills = c.group("skills", "Skills: reusable instructions for prompts, kept as Markdown files.")
 
-# How long `edit` waits for the daemon to load a saved file (it takes under a second).
-RELOAD_WAIT = 3.0
+# How long `edit` and `install-examples` wait for the daemon to load the files they
+# wrote (its watcher takes well under a second; a busy machine may take longer).
+RELOAD_WAIT = 10.0
 NEW_SKILL_TEXT = """\
 Write the instructions for the model here, in Markdown: the tone to use, the
 shape of the answer, what to leave out. They are put before the task's prompt.
@@ -223,27 +224,85 @@ def install_examples(force: bool, dest: str | None) -> None:
     """Copy the example skills shipped with promptly into your skills folder.
 
     An example whose file or folder already exists is skipped unless --force.
-    A running daemon loads the new files by itself.
+    A running daemon loads the new files by itself; this waits until it has (so
+    `promptly skills` right after lists them).
     """
     from promptlyd.skills.examples import install_examples as install
 
-    folder = Path(dest).expanduser() if dest else _skills_dir()
+    daemon_folder = _skills_dir(required=dest is None)
+    folder = Path(dest).expanduser() if dest else daemon_folder
+    if folder is None:  # pragma: no cover - required=True raised instead
+        raise c.CliError("no skills folder: give one with --to DIR")
     report = install(folder, force=force)
     result = {"skillsDir": str(folder), "installed": report.installed,
               "skipped": report.skipped}
-
-    def human() -> None:
+    json_output = c.state().json
+    if not json_output:
         if report.installed:
             click.echo(f"Installed {len(report.installed)} example skill(s) into {folder}: "
                        f"{', '.join(report.installed)}.")
         if report.skipped:
             click.echo(f"Skipped {len(report.skipped)} that already exist: "
                        f"{', '.join(report.skipped)} (use --force to overwrite them).")
+    if report.installed and daemon_folder is not None and _same(folder, daemon_folder):
+        note = _wait_loaded(folder, report.installed)
+        if note and not json_output:
+            click.echo(note)
+    if json_output:
+        c.emit_json(result)
 
-    c.output(result, human)
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
-def _skills_dir() -> Path:
+def _on_disk(folder: Path, slug: str) -> str | None:
+    """The instructions of the skill file ``slug`` in ``folder``, as the daemon reads them."""
+    from promptlyd.skills.parse import SkillDoc, parse_skill
+
+    for path, layout in ((folder / slug / "SKILL.md", "folder"), (folder / f"{slug}.md", "file")):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        doc = parse_skill(data, slug=slug, layout=layout)  # type: ignore[arg-type]
+        return doc.content.strip() if isinstance(doc, SkillDoc) else None
+    return None
+
+
+def _wait_loaded(folder: Path, slugs: list[str]) -> str | None:
+    """Return once the daemon reports the skill files just written as they are on disk,
+    so that `promptly skills` right after shows them. A note (None when all is well)
+    if the daemon is not running; an error if it does not load them in time."""
+    from promptlyd.client.errors import DaemonNotRunning
+
+    expected = {slug: _on_disk(folder, slug) for slug in slugs}
+    api = c.client().promptly
+    deadline = time.monotonic() + RELOAD_WAIT
+    while True:
+        try:
+            listed = {s.slug: s for s in api.skills.list()}
+        except DaemonNotRunning:
+            return ("promptlyd is not running: the files are written and the skills are "
+                    "loaded when it starts.")
+        pending = [slug for slug, content in expected.items()
+                   if slug not in listed or (content is not None and
+                                             (listed[slug].content or "").strip() != content)]
+        if not pending:
+            return None
+        if time.monotonic() >= deadline:
+            raise c.CliError(
+                f"the files are written to {folder}, but the daemon has not loaded "
+                f"{', '.join(pending)} within {RELOAD_WAIT:g} s; see `promptly skills` in a "
+                f"moment, and the daemon's log if they still do not show")
+        time.sleep(0.05)
+
+
+def _skills_dir(required: bool = True) -> Path | None:
+    """The config's skills_dir (the daemon's folder); None if unreadable and not required."""
     from promptlyd.config import load_config
     from promptlyd.errors import ConfigError
 
@@ -251,4 +310,6 @@ def _skills_dir() -> Path:
     try:
         return load_config(Path(config) if config else None).skills_dir
     except ConfigError as exc:
+        if not required:
+            return None
         raise c.CliError(f"{exc}; or give the folder with --to DIR") from exc

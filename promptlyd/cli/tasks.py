@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
@@ -35,6 +36,11 @@ def schedule_summary(task: Task) -> str:
     return " ".join(parts)
 
 
+def next_run(task: Task) -> str:
+    """When the task runs next, in its own zone (``2026-12-02 07:30 CET``), or "none"."""
+    return c.when(task.next_run_at, "none", task.timezone)
+
+
 def _destinations(task: Task) -> str | None:
     dests = [f"{d.type} {d.value}" for d in task.destinations or []]
     if task.delivery_email and task.delivery_email_address:
@@ -51,13 +57,13 @@ def show_task(task: Task) -> None:
         ("Status", task.status),
         ("Schedule", f"{schedule_summary(task)} ({task.timezone})"),
         ("Model", task.model),
-        ("Next run", c.when(task.next_run_at)),
-        ("Last run", c.when(task.last_run_at, never="never")),
+        ("Next run", c.when(task.next_run_at, zone=task.timezone)),
+        ("Last run", c.when(task.last_run_at, never="never", zone=task.timezone)),
         ("Skills", ", ".join(f"{s.name} ({c.short(s.id)})" for s in task.skills or []) or None),
         ("Sources", ", ".join(f"{s.name} ({c.short(s.id)})" for s in task.sources or []) or None),
         ("Destinations", _destinations(task)),
-        ("Created", c.when(task.created_at)),
-        ("Updated", c.when(task.updated_at)),
+        ("Created", c.when(task.created_at, zone=task.timezone)),
+        ("Updated", c.when(task.updated_at, zone=task.timezone)),
     ])
     c.block("Prompt", task.prompt)
 
@@ -175,8 +181,8 @@ def list_tasks() -> None:
     items = c.client().promptly.tasks.list()
 
     def human() -> None:
-        rows = [[c.short(t.id), c.clip(t.name, 32), schedule_summary(t), c.when(t.next_run_at),
-                 t.status, t.model] for t in items]
+        rows = [[c.short(t.id), c.clip(t.name, 32), schedule_summary(t),
+                 c.when(t.next_run_at, zone=t.timezone), t.status, t.model] for t in items]
         c.table(["ID", "NAME", "SCHEDULE", "NEXT RUN", "STATUS", "MODEL"], rows,
                 empty="No tasks yet: create one with "
                       "`promptly tasks create --name NAME --prompt PROMPT`.")
@@ -204,7 +210,7 @@ def create(**opts: Any) -> None:
     """
     task = c.client().promptly.tasks.create(**task_fields(opts, creating=True))
     c.output(task, lambda: click.echo(f"Created task {task.name!r} ({c.short(task.id)}); "
-                                      f"next run: {c.when(task.next_run_at, 'none')}."))
+                                      f"next run: {next_run(task)}."))
 
 
 @tasks.command("update")
@@ -216,7 +222,7 @@ def update(task_id: str, **opts: Any) -> None:
     fields = task_fields(opts, creating=False)
     task = c.client().promptly.tasks.update(c.resolve("task", task_id), **fields)
     c.output(task, lambda: click.echo(f"Updated task {task.name!r} ({c.short(task.id)}); "
-                                      f"next run: {c.when(task.next_run_at, 'none')}."))
+                                      f"next run: {next_run(task)}."))
 
 
 @tasks.command("delete")
@@ -238,7 +244,7 @@ def _set_status(task_id: str, status: Literal["active", "paused"], verb: str) ->
     api = c.client().promptly
     task = api.tasks.update(c.resolve("task", task_id), status=status)
     c.output(task, lambda: click.echo(f"{verb} task {task.name!r} ({c.short(task.id)}); "
-                                      f"next run: {c.when(task.next_run_at, 'none')}."))
+                                      f"next run: {next_run(task)}."))
 
 
 @tasks.command("pause")
@@ -362,8 +368,12 @@ def next_fires(task_id: str, count: int) -> None:
     preview = c.client().promptly.tasks.next(c.resolve("task", task_id), n=count)
 
     def human() -> None:
+        zone = preview.get("timezone")
         click.echo(f"{preview['description']} — {preview['status']}")
-        c.table(("LOCAL", "UTC"), [(f["local"], f["at"]) for f in preview["fireTimes"]],
+        c.table((f"IN {zone}" if zone else "LOCAL", "UTC"),
+                [(c.when(f["at"], zone=zone), c.format_instant(
+                    datetime.fromisoformat(f["at"].replace("Z", "+00:00")), utc=True))
+                 for f in preview["fireTimes"]],
                 empty="It will not run again (paused or completed).")
 
     c.output(preview, human)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from importlib import resources
 from typing import Any
 
@@ -39,6 +40,9 @@ _OPTIONAL: dict[str, tuple[str, str]] = {
     "intelligenceIndex": ("intelligence_index", "number"),
     "codingIndex": ("coding_index", "number"),
     "outputSpeed": ("output_speed", "number"),
+    # The day the provider stops serving the model (ISO date). A model with one is
+    # deprecated; from that day on it is retired. Ours to keep, not the SDKs' tables.
+    "endOfLife": ("end_of_life", "date"),
 }
 # The order of keys in ``to_api``: the seed's Model fields, then our additions.
 _API_ORDER = (
@@ -47,6 +51,8 @@ _API_ORDER = (
     "outputSpeed", "inputPricePerMillion", "outputPricePerMillion", "local",
 )
 _FIELDS = {**_REQUIRED, **_OPTIONAL}
+# Fields the data file has that ``to_api`` leaves out (not part of the Model shape).
+_INTERNAL = ("endOfLife",)
 
 
 def split_model_id(model_id: str) -> tuple[str, str]:
@@ -87,6 +93,16 @@ class ModelInfo:
     input_price_per_million: float
     output_price_per_million: float
     local: bool
+    end_of_life: date | None = None
+
+    @property
+    def deprecated(self) -> bool:
+        """Whether the provider has announced an end of life for the model."""
+        return self.end_of_life is not None
+
+    def retired(self, today: date) -> bool:
+        """Whether the model has reached its end of life by ``today``."""
+        return self.end_of_life is not None and today >= self.end_of_life
 
     @property
     def model_name(self) -> str:
@@ -109,7 +125,7 @@ class ModelInfo:
         unknown = sorted(set(entry) - set(_FIELDS))
         if unknown:
             raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)} "
-                             f"(allowed: {', '.join(_API_ORDER)})")
+                             f"(allowed: {', '.join((*_API_ORDER, *_INTERNAL))})")
         values: dict[str, Any] = {attr: None for attr, _ in _OPTIONAL.values()}
         for key, (attr, kind) in _FIELDS.items():
             if key not in entry:
@@ -139,6 +155,13 @@ def _check(value: Any, kind: str, what: str) -> Any:
         if not isinstance(value, bool):
             raise ValueError(f"{what} must be true or false, got {value!r}")
         return value
+    if kind == "date":
+        try:
+            if isinstance(value, str) and len(value) == 10:
+                return date.fromisoformat(value)
+        except ValueError:
+            pass
+        raise ValueError(f"{what} must be a date as YYYY-MM-DD, got {value!r}")
     if kind == "posint":
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{what} must be a whole number of at least 1, got {value!r}")

@@ -57,7 +57,7 @@ def split_model_id(model_id: str) -> tuple[str, str]:
     if not sep or not provider or not model:
         raise ModelError(
             f"model id {model_id!r} is not 'provider/model': write it with the provider "
-            "first, e.g. 'ollama/llama3.2' or 'anthropic/claude-sonnet-4-5'",
+            "first, e.g. 'ollama/llama3.2' or 'anthropic/claude-sonnet-5-5'",
             kind="bad_request")
     return provider, model
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from promptlyd.config import MAX_CATCH_UP_WINDOW_HOURS
 from promptlyd.scheduling import triggers as sched
 from promptlyd.shapes import common as c
 from promptlyd.shapes import fields as f
@@ -57,7 +58,7 @@ TASK = f.Shape("a task", (
     f.FieldSpec("deliveryPhoneNumber", f.PHONE, column="delivery_phone_number", nullable=True),
     f.FieldSpec("destinations", DESTINATIONS,
                 column="destinations", nullable=True),
-    f.FieldSpec("catchUpWindowHours", f.NUMBER, minimum=0, maximum=24 * 366,
+    f.FieldSpec("catchUpWindowHours", f.NUMBER, minimum=0, maximum=MAX_CATCH_UP_WINDOW_HOURS,
                 addition=True, column="catch_up_window_hours", nullable=True),
     f.FieldSpec("skillIds", f.UUIDS, aliases=("skills",)),
     f.FieldSpec("sourceIds", f.UUIDS, aliases=("sources",)),
