@@ -15,6 +15,7 @@ from typing import Any
 from promptlyd import __version__
 from promptlyd.shapes import common as c
 from promptlyd.shapes import fields as f
+from promptlyd.shapes import runs as run_shape
 from promptlyd.shapes import skills as skill_shape
 from promptlyd.shapes import sources as source_shape
 from promptlyd.shapes import tasks as task_shape
@@ -125,20 +126,21 @@ TASK = _obj({
     "lastRunAt": {"type": ["string", "null"], "format": "date-time"},
     "nextRunAt": {"type": ["string", "null"], "format": "date-time"},
     "organizationId": UUID,
-    "skillIds": {"type": "array", "items": UUID}, "skills": {"type": "array", "items": SKILL},
+    "skillIds": {"type": "array", "items": UUID},
+    "skills": {"type": "array", "items": _ref("Skill")},
     "sourceIds": {"type": "array", "items": UUID},
-    "sources": {"type": "array", "items": SOURCE},
+    "sources": {"type": "array", "items": _ref("Source")},
     "updatedAt": TIME, "userId": {"type": "string"},
 }, ["id", "createdAt", "model", "name", "prompt", "schedule", "status"])
 
 RUN = _obj({
     "id": UUID, "completedAt": TIME, "costCents": {"type": "number"}, "createdAt": TIME,
-    "deliveryStatus": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+    "deliveryStatus": {"type": "string", "enum": list(run_shape.DELIVERY_STATUSES)},
     "durationMs": {"type": "number"}, "error": {"type": "string"},
     "output": {"type": "string"}, "startedAt": TIME,
-    "status": {"type": "string", "enum": ["pending", "running", "completed", "failed"]},
+    "status": {"type": "string", "enum": list(run_shape.RUN_STATUSES)},
     "taskId": UUID, "tokensUsed": {"type": "number"},
-    "trigger": _add({"type": "string", "enum": ["manual", "schedule", "catchup"]}),
+    "trigger": _add({"type": "string", "enum": list(run_shape.TRIGGERS)}),
     "scheduledFor": _add(TIME), "model": _add({"type": "string"}),
     "inputTokens": _add({"type": "number"}), "outputTokens": _add({"type": "number"}),
     "tokensEstimated": _add({"type": "boolean"}),
