@@ -11,7 +11,7 @@ cannot drift apart. A ``Shape`` is the table of one request body.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from promptlyd.scheduling import triggers as sched
@@ -137,7 +137,7 @@ class Shape:
         return out
 
 
-def check_null(shape: Shape, spec: FieldSpec, sent_as: str, *, creating: bool) -> bool:
+def check_null(spec: FieldSpec, sent_as: str, *, creating: bool) -> bool:
     """A null value: True when it clears the field (PATCH), False when it is ignored;
     a field that may not be null raises."""
     if spec.nullable and not creating:
@@ -257,7 +257,3 @@ def active_flag(spec: FieldSpec, value: Any, sent: str) -> str:
 
 
 ACTIVE = Kind("active", active_flag, lambda s: {"type": "boolean"})
-
-
-def variant(spec: FieldSpec, **changes: Any) -> FieldSpec:
-    return replace(spec, **changes)

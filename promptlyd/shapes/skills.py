@@ -50,7 +50,7 @@ def parse_skill_input(body: Any, *, creating: bool) -> dict[str, Any]:
     for key, value in body.items():
         spec = SKILL.by_name[key]
         if value is None:
-            if f.check_null(SKILL, spec, key, creating=creating):
+            if f.check_null(spec, key, creating=creating):
                 out[key] = None
             continue
         checked = spec.check(value, key)

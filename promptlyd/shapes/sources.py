@@ -70,7 +70,7 @@ def parse_source_input(body: Any, *, creating: bool, current_type: str | None = 
     for key, value in body.items():
         spec = SOURCE.by_name[key]
         if value is None:
-            if f.check_null(SOURCE, spec, key, creating=creating):
+            if f.check_null(spec, key, creating=creating):
                 out[key] = None
             continue
         checked = spec.check(value, key)

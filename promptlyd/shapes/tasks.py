@@ -110,7 +110,7 @@ def parse_task_input(
         field = sent_as[name]
         spec = TASK.by_name[field]
         if value is None:
-            if f.check_null(TASK, spec, field, creating=creating):
+            if f.check_null(spec, field, creating=creating):
                 out[name] = None
             continue
         out[name] = spec.check(value, field)
