@@ -17,6 +17,8 @@ from promptlyd.store.db import Row, Store
 MAX_BODY = 5_000_000
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
+MAX_PREVIEW = 1000  # GET …/next?n=
+DEFAULT_PREVIEW = 10
 
 
 class JSON(JSONResponse):
@@ -40,20 +42,25 @@ async def json_body(request: Request, *, optional: bool = False) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"request body is not valid JSON: {exc}") from None
+        raise ValidationError(f"request body is not valid JSON: {exc}") from exc
+
+
+def query_int(request: Request, name: str, *, default: int, maximum: int) -> int:
+    """A whole-number query parameter from 1 to ``maximum``; absent → ``default``."""
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise c.fail(name, f"{name} must be a whole number, got {text!r}") from exc
+    if not 1 <= value <= maximum:
+        raise c.fail(name, f"{name} must be between 1 and {maximum}, got {value}")
+    return value
 
 
 def query_limit(request: Request) -> int:
-    text = request.query_params.get("limit")
-    if text is None:
-        return DEFAULT_LIMIT
-    try:
-        value = int(text)
-    except ValueError:
-        raise c.fail("limit", f"limit must be a whole number, got {text!r}") from None
-    if not 1 <= value <= MAX_LIMIT:
-        raise c.fail("limit", f"limit must be between 1 and {MAX_LIMIT}, got {value}")
-    return value
+    return query_int(request, "limit", default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
 
 
 def check_org_query(request: Request) -> None:

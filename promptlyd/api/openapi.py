@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from promptlyd import __version__
+from promptlyd.api import http
 from promptlyd.shapes import common as c
 from promptlyd.shapes import fields as f
 from promptlyd.shapes import runs as run_shape
@@ -214,8 +215,10 @@ def _param(name: str, where: str = "path", schema: dict[str, Any] | None = None,
 
 
 ORG_Q = _param("organizationId", "query", UUID, required=False)
-LIMIT_Q = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 10000,
-                                    "default": 100}, required=False)
+LIMIT_Q = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": http.MAX_LIMIT,
+                                    "default": http.DEFAULT_LIMIT}, required=False)
+N_Q = _param("n", "query", {"type": "integer", "minimum": 1, "maximum": http.MAX_PREVIEW,
+                            "default": http.DEFAULT_PREVIEW}, required=False)
 
 
 def _op(summary: str, op_id: str, *, params: list[dict[str, Any]] | None = None,
@@ -282,9 +285,7 @@ def paths() -> dict[str, Any]:
                        ok=_array("TaskRun"), errors=(400, 404))},
         "/api/promptly/tasks/{taskId}/next": {
             "get": _add(_op("The next n fire times, in UTC and the task's zone", "previewTask",
-                            params=[tid, _param("n", "query", {"type": "integer", "minimum": 1,
-                                                               "maximum": 1000, "default": 10},
-                                                required=False)],
+                            params=[tid, N_Q],
                             ok=_json(_obj({
                                 "taskId": UUID, "status": {"type": "string"},
                                 "timezone": {"type": "string"},

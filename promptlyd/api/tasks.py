@@ -11,7 +11,9 @@ from starlette.routing import Route
 
 from promptlyd.api.context import AppContext
 from promptlyd.api.http import (
+    DEFAULT_PREVIEW,
     JSON,
+    MAX_PREVIEW,
     WHAT,
     check_org_query,
     ctx_of,
@@ -21,6 +23,7 @@ from promptlyd.api.http import (
     json_body,
     no_content,
     path_id,
+    query_int,
     query_limit,
 )
 from promptlyd.errors import NotFound
@@ -230,13 +233,7 @@ async def preview(request: Request) -> Response:
 
     ctx = ctx_of(request)
     task_id = path_id(request, "taskId", "task")
-    text = request.query_params.get("n", "10")
-    try:
-        n = int(text)
-    except ValueError:
-        raise c.fail("n", f"n must be a whole number, got {text!r}") from None
-    if not 1 <= n <= 1000:
-        raise c.fail("n", f"n must be between 1 and 1000, got {n}")
+    n = query_int(request, "n", default=DEFAULT_PREVIEW, maximum=MAX_PREVIEW)
     row = await ctx.store.read(lambda s: _get_task(s, task_id))
     spec = shape.spec_of(row)
     zone = ZoneInfo(row["timezone"])

@@ -120,8 +120,8 @@ def uuid_str(value: Any, field: str) -> str:
         raise fail(field, f"{field} must be a UUID string, got {_kind(value)}")
     try:
         parsed = uuid.UUID(value)
-    except ValueError:
-        raise fail(field, f"{field} must be a UUID, got {value!r}") from None
+    except ValueError as exc:
+        raise fail(field, f"{field} must be a UUID, got {value!r}") from exc
     return str(parsed)
 
 
@@ -139,8 +139,8 @@ def uuid_list(value: Any, field: str) -> list[str]:
     for item in items:
         try:
             norm = str(uuid.UUID(item))
-        except ValueError:
-            raise fail(field, f"{field} must contain UUIDs, got {item!r}") from None
+        except ValueError as exc:
+            raise fail(field, f"{field} must contain UUIDs, got {item!r}") from exc
         if norm not in out:
             out.append(norm)
     return out
