@@ -90,6 +90,8 @@ class Config:
     shutdown_grace_seconds: float = 30.0
     max_tool_rounds: int = 10
     max_tool_output_chars: int = 20_000
+    source_connect_timeout_seconds: float = 20.0  # connecting to a source, listing its tools
+    tool_timeout_seconds: float = 60.0  # one tool call
     secrets_backend: str = "auto"  # "auto" | "keyring" | "file"
     log_level: str = "INFO"
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
@@ -174,7 +176,8 @@ _TOP_KEYS = {
     "skills_dir": str, "socket": str, "max_concurrent_runs": int,
     "run_timeout_seconds": (int, float), "catch_up_window_hours": (int, float),
     "shutdown_grace_seconds": (int, float), "max_tool_rounds": int,
-    "max_tool_output_chars": int, "secrets_backend": str, "log_level": str,
+    "max_tool_output_chars": int, "source_connect_timeout_seconds": (int, float),
+    "tool_timeout_seconds": (int, float), "secrets_backend": str, "log_level": str,
     "providers": dict, "budget": dict, "smtp": dict, "sms": dict,
 }
 _PROVIDER_KEYS = {"kind": str, "base_url": str, "api_key": str, "local": bool,
@@ -275,7 +278,8 @@ def _build(
     if not _is_zone(tz):
         raise c.fail(f"unknown IANA timezone {tz!r} (e.g. 'Europe/Berlin')", "timezone")
     for key in ("max_concurrent_runs", "run_timeout_seconds", "max_tool_rounds",
-                "max_tool_output_chars"):
+                "max_tool_output_chars", "source_connect_timeout_seconds",
+                "tool_timeout_seconds"):
         if key in raw:
             positive(key, raw[key])
     # 0 = never catch up, as a task's catchUpWindowHours (and within the same bounds)
@@ -367,6 +371,8 @@ def _build(
         shutdown_grace_seconds=float(raw.get("shutdown_grace_seconds", 30)),
         max_tool_rounds=raw.get("max_tool_rounds", 10),
         max_tool_output_chars=raw.get("max_tool_output_chars", 20_000),
+        source_connect_timeout_seconds=float(raw.get("source_connect_timeout_seconds", 20)),
+        tool_timeout_seconds=float(raw.get("tool_timeout_seconds", 60)),
         secrets_backend=backend,
         log_level=level,
         providers=providers,

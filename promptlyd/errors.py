@@ -3,15 +3,20 @@
     PromptlydError                     base of all we raise on purpose → 500
     ├── ConfigError(ValueError)        invalid config: file, line, key
     ├── ValidationError(ValueError)    bad API input: the field, why   → 400
-    │   └── ScheduleError              bad schedule input              scheduling/triggers.py
+    │   ├── ScheduleError              bad schedule input              scheduling/triggers.py
+    │   └── SourceImportError          a server file that can't import sources/importer.py
     ├── NotFound(LookupError)          unknown id: which one           → 404
     ├── Conflict                       state forbids it (dup. slug)    → 409
+    │   └── IllegalTransition          a run status change not allowed runs/states.py
     ├── NotAvailable                   not offered in local mode       → 501
     ├── AlreadyRunning                 a second daemon, same database
     ├── SecretMissing(LookupError)     no key for a provider / sink
     ├── KeyStoreError                  keyring error, unsafe file      secrets.py
     ├── ModelError                     a model call failed (``kind``)  providers/base.py
     │   └── ToolLoopExceeded           tools wanted at the round limit providers/toolloop.py
+    ├── SourceError                    can't connect, or a call failed sources/base.py
+    │   ├── OffBase                    would leave the API's base URL  sources/api.py
+    │   └── PathRefused                outside a local source's folders sources/local.py
     ├── SkillFileError                 unreadable skill front matter   skills/parse.py
     ├── FrontMatterTooUnusual          can't edit the file in place    skills/edit.py
     └── CliError(ClickException)       ``Error: …`` on stderr, exit 1  cli/common.py

@@ -204,7 +204,8 @@ async def test_tool_call_round_trip(server: OpenAIServer, provider: OpenAICompat
     [record] = result.tool_calls
     assert record.to_dict() | {"durationMs": 0} == {
         "round": 1, "name": "read_file", "arguments": {"path": "notes.txt"},
-        "output": "contents of notes.txt", "error": None, "durationMs": 0}
+        "output": "contents of notes.txt", "error": None, "durationMs": 0,
+        "outputChars": len("contents of notes.txt")}
 
 
 async def test_arguments_that_are_not_json_reach_the_model_as_an_error(

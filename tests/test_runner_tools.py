@@ -27,6 +27,10 @@ class Calculator:
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.closed = 0
+
+    async def aclose(self) -> None:
+        self.closed += 1
 
     def specs(self) -> list[ToolSpec]:
         return [ToolSpec(name="add", description="Add two numbers",
@@ -109,6 +113,7 @@ async def test_tool_calls_are_run_and_recorded(setup: dict[str, Any],
     second = oai.completion_requests[1].body["messages"]
     assert second[-1]["role"] == "tool" and second[-1]["content"].startswith("5")
     assert [t["function"]["name"] for t in oai.completion_requests[0].body["tools"]] == ["add"]
+    assert setup["tool"].closed == 1  # the run released its tools
 
 
 async def test_hitting_the_tool_round_cap_fails_the_run(setup: dict[str, Any],
@@ -122,7 +127,7 @@ async def test_hitting_the_tool_round_cap_fails_the_run(setup: dict[str, Any],
 
 
 async def test_slots_resize_wakes_waiters() -> None:
-    from promptlyd.runs.executor import Slots
+    from promptlyd.runs.slots import Slots
 
     slots = Slots(1)
     assert slots.try_take()

@@ -1,5 +1,5 @@
 """The scheduler's decisions, exact and instant: a FakeClock, a real SQLite store,
-and a recording twin of the runner (the executor role) behind the same methods."""
+and an in-memory twin of the executor (the ``runs.Executor`` role)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 
 from promptlyd.clock import FakeClock
 from promptlyd.config import load_config
-from promptlyd.runs.executor import Slots
+from promptlyd.runs import Executor
+from promptlyd.runs.slots import Slots
 from promptlyd.scheduling.loop import Scheduler
 from promptlyd.shapes.tasks import compute_next_run
 from promptlyd.store import AsyncStore
@@ -24,15 +25,28 @@ T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday
 
 
 class RecordingRunner:
-    """The runner role: slots, the running set, and launch() recorded instead of executed."""
+    """The executor role: real slots, a running set, and launch() recorded instead of
+    executed."""
 
     def __init__(self, size: int = 4) -> None:
         self.slots = Slots(size)
         self.running: dict[str, str] = {}
         self.launched: list[tuple[dict[str, Any], bool]] = []
 
+    def running_task_ids(self) -> set[str]:
+        return set(self.running)
+
+    def take_slots(self, up_to: int) -> int:
+        return self.slots.take_up_to(up_to)
+
+    def give_slots(self, count: int) -> None:
+        self.slots.give(count)
+
     def launch(self, run: dict[str, Any], *, claimed: bool) -> None:
         self.launched.append((run, claimed))
+
+
+_: type[Executor] = RecordingRunner  # the twin plays the same role
 
 
 @pytest.fixture
@@ -42,7 +56,7 @@ async def env(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     store.open()
     clock = FakeClock(T0)
     runner = RecordingRunner()
-    sched = Scheduler(config=config, store=store, clock=clock, runner=runner)  # type: ignore[arg-type]
+    sched = Scheduler(config=config, store=store, clock=clock, runner=runner)
     yield {"config": config, "store": store, "clock": clock, "runner": runner, "sched": sched}
     store.close()
 

@@ -16,10 +16,11 @@ import pytest
 
 from promptlyd.api.openapi import document
 from promptlyd.errors import ValidationError
+from promptlyd.runs.states import DeliveryStatus, RunStatus, Trigger
 from promptlyd.scheduling import triggers
 from promptlyd.shapes import common as c
 from promptlyd.shapes import fields as f
-from promptlyd.shapes import runs, skills, sources, tasks
+from promptlyd.shapes import skills, sources, tasks
 
 DOC = document()
 SCHEMAS = DOC["components"]["schemas"]
@@ -103,6 +104,9 @@ def _walk(node: Any, path: str = "") -> Iterator[tuple[str, list[Any]]]:
             yield from _walk(value, f"{path}/{i}")
 
 
+RUN_STATUSES = tuple(s.value for s in RunStatus)
+DELIVERY_STATUSES = tuple(s.value for s in DeliveryStatus)
+TRIGGERS = tuple(t.value for t in Trigger)
 # Each documented enum, by the property that carries it → the constant of its owner.
 OWNERS: dict[str, tuple[str, ...]] = {
     "schedule": triggers.SCHEDULES, "frequency": triggers.SCHEDULES,
@@ -112,8 +116,8 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "Destination/properties/type": tasks.DESTINATION_TYPES,
     "Source/properties/type": sources.TYPES, "SourceCreateParams/properties/type": sources.TYPES,
     "authType": sources.AUTH_TYPES, "transport": sources.TRANSPORTS,
-    "TaskRun/properties/status": runs.RUN_STATUSES,
-    "deliveryStatus": runs.DELIVERY_STATUSES, "trigger": runs.TRIGGERS,
+    "TaskRun/properties/status": RUN_STATUSES,
+    "deliveryStatus": DELIVERY_STATUSES, "trigger": TRIGGERS,
     "plan": ("free", "paid"),  # the hosted reference's plans; the local daemon is "free"
 }
 
@@ -205,8 +209,8 @@ def test_the_database_agrees_with_the_enums() -> None:
               for column, values in re.findall(r"CHECK \((\w+) IN \(([^)]*)\)\)", sql)}
     assert checks["schedule"] == triggers.SCHEDULES
     assert checks["type"] == sources.TYPES
-    assert checks["delivery_status"] == runs.DELIVERY_STATUSES
-    assert checks["trigger"] == runs.TRIGGERS
+    assert checks["delivery_status"] == DELIVERY_STATUSES
+    assert checks["trigger"] == TRIGGERS
     statuses = [tuple(re.findall(r"'([^']+)'", m))
                 for m in re.findall(r"CHECK \(status IN \(([^)]*)\)\)", sql)]
-    assert sorted(statuses) == sorted([tasks.STATUSES, runs.RUN_STATUSES])
+    assert sorted(statuses) == sorted([tasks.STATUSES, RUN_STATUSES])

@@ -48,6 +48,10 @@ class AppContext:
     source_tester: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
     skills: SkillWriter | None = None  # skill writes go to the skills folder
 
+    async def apply(self, config: Config) -> None:
+        """A reloaded config: requests from now on see it."""
+        self.config = config
+
     def check_model(self, model: str, field_name: str = "model") -> str:
         """Accept ``provider/model`` with a configured provider, or a bare catalog name."""
         if "/" not in model:

@@ -77,8 +77,8 @@ async def billing_status(request: Request) -> Response:
 
     def read(store: Store) -> dict[str, Any]:
         runs, cost = store.usage_since(iso(start))
-        active = store.count("SELECT COUNT(*) FROM tasks WHERE status = 'active'")
-        return {"runsUsed": runs, "usageCostCents": cost, "tasksCount": active}
+        # every task the user has (a completed ``once`` is still one of theirs)
+        return {"runsUsed": runs, "usageCostCents": cost, "tasksCount": store.task_count()}
 
     usage = await ctx.store.read(read)
     body = c.omit_none({

@@ -14,9 +14,9 @@ from typing import Any
 
 from promptlyd import __version__
 from promptlyd.api import http
+from promptlyd.runs.states import DeliveryStatus, RunStatus, Trigger
 from promptlyd.shapes import common as c
 from promptlyd.shapes import fields as f
-from promptlyd.shapes import runs as run_shape
 from promptlyd.shapes import skills as skill_shape
 from promptlyd.shapes import sources as source_shape
 from promptlyd.shapes import tasks as task_shape
@@ -136,12 +136,12 @@ TASK = _obj({
 
 RUN = _obj({
     "id": UUID, "completedAt": TIME, "costCents": {"type": "number"}, "createdAt": TIME,
-    "deliveryStatus": {"type": "string", "enum": list(run_shape.DELIVERY_STATUSES)},
+    "deliveryStatus": {"type": "string", "enum": [s.value for s in DeliveryStatus]},
     "durationMs": {"type": "number"}, "error": {"type": "string"},
     "output": {"type": "string"}, "startedAt": TIME,
-    "status": {"type": "string", "enum": list(run_shape.RUN_STATUSES)},
+    "status": {"type": "string", "enum": [s.value for s in RunStatus]},
     "taskId": UUID, "tokensUsed": {"type": "number"},
-    "trigger": _add({"type": "string", "enum": list(run_shape.TRIGGERS)}),
+    "trigger": _add({"type": "string", "enum": [t.value for t in Trigger]}),
     "scheduledFor": _add(TIME), "model": _add({"type": "string"}),
     "inputTokens": _add({"type": "number"}), "outputTokens": _add({"type": "number"}),
     "tokensEstimated": _add({"type": "boolean"}),

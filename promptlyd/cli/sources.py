@@ -199,3 +199,101 @@ def test(source_id: str) -> None:
     if not result.success:
         raise c.CliError(f"source {c.short(sid)} did not connect: "
                          f"{result.message or 'no reason given'}")
+
+
+# `add` and `rm` are the issue's spellings of `create` and `delete`; both work.
+sources.add_command(create, "add")
+sources.add_command(delete, "rm")
+
+
+@sources.command("tools")
+@click.argument("source_id", metavar="ID")
+@click.option("--refresh", is_flag=True, help="Connect now and list them afresh "
+                                              "(like `promptly sources test`).")
+@c.json_option
+def tools(source_id: str, refresh: bool) -> None:
+    """List the tools a source offered when last connected, as the model sees them."""
+    api = c.client().promptly
+    sid = c.resolve("source", source_id)
+    if refresh:
+        result = api.sources.test(sid)
+        if not result.success:
+            raise c.CliError(f"source {c.short(sid)} did not connect: "
+                             f"{result.message or 'no reason given'}")
+    source = api.sources.retrieve(sid)
+    listed = source.tools or []
+    prefix = source.slug or source.name
+
+    def human() -> None:
+        if source.tools is None:
+            click.echo(f"No tools seen yet: run `promptly sources test {c.short(sid)}`.")
+            return
+        rows = [[f"{prefix}__{t.name}", c.clip(t.description or "", 70)] for t in listed]
+        c.table(["OFFERED AS", "DESCRIPTION"], rows, empty="This source offers no tools.")
+
+    c.output(listed, human)
+
+
+@sources.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Show what would be created; change nothing.")
+@c.json_option
+def import_servers(file: str, dry_run: bool) -> None:
+    """Create one source per server of an mcpServers JSON file.
+
+    Reads Claude Desktop's claude_desktop_config.json and Claude Code's .mcp.json.
+    ${VAR} and ${VAR:-default} are expanded from the environment; credentials in
+    headers (and env values named like …TOKEN or …API_KEY) are stored as secrets.
+    """
+    import json
+    import os
+
+    from promptlyd.cli.secrets import _store
+    from promptlyd.errors import PromptlydError
+    from promptlyd.sources.importer import plan_import
+
+    try:
+        with open(file, encoding="utf-8") as fh:
+            document = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise c.CliError(f"cannot read {file}: {exc}") from exc
+    api = None if dry_run else c.client()
+    taken = set() if api is None else {s.slug for s in api.promptly.sources.list() if s.slug}
+    try:
+        planned = plan_import(document, os.environ, taken)
+    except PromptlydError as exc:
+        raise c.CliError(f"{file}: {exc}") from exc
+    shown = [{**p.body, "secrets": sorted(p.secrets)} for p in planned]
+    if dry_run:
+        def human_plan() -> None:
+            for item in shown:
+                cfg = item["config"]
+                where = (" ".join([cfg["command"], *cfg.get("args", [])])
+                         if "command" in cfg else cfg.get("url", ""))
+                click.echo(f"would create {item['name']!r} ({cfg['transport']}): {where}")
+                for name in item["secrets"]:
+                    click.echo(f"  and store secret {name}")
+            if not shown:
+                click.echo("No servers in the file.")
+
+        c.output(shown, human_plan)
+        return
+    assert api is not None
+    keys = _store() if any(p.secrets for p in planned) else None
+    created = []
+    for p in planned:
+        try:
+            for name, value in p.secrets.items():
+                assert keys is not None
+                keys.set(name, value)
+        except PromptlydError as exc:
+            raise c.CliError(f"storing the secrets of {p.name!r} failed: {exc}") from exc
+        created.append(api.request("POST", "/api/promptly/sources", json=p.body))
+
+    def human() -> None:
+        for item in created:
+            click.echo(f"Created source {item['name']!r} ({c.short(item['id'])}).")
+        if created:
+            click.echo("Check them with `promptly sources test ID`.")
+
+    c.output(created, human)

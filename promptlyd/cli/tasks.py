@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 
 from promptlyd.cli import common as c
+from promptlyd.runs.states import RunStatus
 
 if TYPE_CHECKING:
     from promptlyd.client import Task, TaskRun
@@ -343,7 +344,7 @@ def run(task_id: str, wait: bool, timeout: float) -> None:
         c.emit_json(finished.to_dict())
     elif finished.output is not None:
         click.echo(finished.output)
-    if finished.status == "failed":
+    if finished.status == RunStatus.FAILED.value:
         raise c.CliError(f"run {c.short(run_id)} failed: {finished.error or 'no reason given'}")
 
 

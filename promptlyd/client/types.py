@@ -17,15 +17,17 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal, Self, TypeAlias
 
 from promptlyd.client.errors import APIResponseValidationError
+from promptlyd.runs.states import FINISHED
 
 Schedule = Literal["once", "hourly", "daily", "weekly"]
 TaskStatus = Literal["active", "paused", "completed"]
+# the wire's values of promptlyd.runs.states.RunStatus / DeliveryStatus, as types
 RunStatus = Literal["pending", "running", "completed", "failed"]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 SourceType = Literal["mcp", "api", "local"]
 DestinationType = Literal["email", "sms", "webhook"]
 
-FINISHED_RUN_STATUSES = frozenset({"completed", "failed"})
+FINISHED_RUN_STATUSES = frozenset(s.value for s in FINISHED)
 _NestedTypes: TypeAlias = Mapping[str, "type[APIObject]"]
 
 

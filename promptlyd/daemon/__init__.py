@@ -1,6 +1,8 @@
-"""The daemon process: start-up and shutdown (``main``), the API server on the Unix
+"""The daemon process: start-up and shutdown (``main``), the subsystems wired from
+one config and the list reload walks (``services``), the API server on the Unix
 socket (``server``), the one-daemon-per-database lock (``lock``), systemd's
-readiness protocol (``sdnotify``) and config reload (``reload``).
+readiness protocol (``sdnotify``), logging (``logs``) and the one reload path
+(``reload``: every subsystem's ``apply(config)``).
 
 Wires the subsystems together and owns their lifetimes; it holds no business
 logic of its own (no schedule math, no run execution, no SQL).

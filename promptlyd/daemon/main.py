@@ -2,8 +2,9 @@
 
 Start: config (exit 78 if invalid, nothing touched) → database lock (a second
 daemon exits 75) → store and migrations → runs left unfinished by a dead
-daemon become failed → socket → ready (sd_notify). SIGTERM/SIGINT: stop
-serving and exit 0. SIGHUP: reload the config.
+daemon become failed → subsystems (``daemon.services``) → socket → ready
+(sd_notify). SIGTERM/SIGINT: stop serving and exit 0. SIGHUP: reload the config
+(``daemon.reload``: every registered subsystem gets ``apply(config)``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from promptlyd import __version__
 from promptlyd.config import Config, load_config
+from promptlyd.daemon.logs import setup_logging
 from promptlyd.errors import AlreadyRunning, ConfigError, PromptlydError
 
 log = logging.getLogger("promptlyd")
@@ -44,18 +46,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S"
-    ))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "watchfiles"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
@@ -76,8 +66,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"promptlyd: {exc}", file=sys.stderr)
         sys.exit(EX_TEMPFAIL)
     try:
-        code = asyncio.run(Daemon(config, config_arg=args.config,
-                                  socket_arg=args.socket).run())
+        code = asyncio.run(Daemon(config, config_arg=args.config, socket_arg=args.socket,
+                                  log_level=args.log_level).run())
     except AlreadyRunning as exc:
         print(f"promptlyd: {exc}", file=sys.stderr)
         code = EX_TEMPFAIL
@@ -115,27 +105,31 @@ def _freeze_startup_objects(_: object) -> None:
 
 class Daemon:
     def __init__(self, config: Config, *, config_arg: str | None = None,
-                 socket_arg: str | None = None) -> None:
+                 socket_arg: str | None = None, log_level: str | None = None) -> None:
         self.config = config
         self._config_arg = config_arg
         self._socket_arg = socket_arg
+        self._log_level = log_level
         self._stop = asyncio.Event()
-        self._runner: Any = None
         self.exit_code = 0
         self._background: set[asyncio.Task[Any]] = set()
-        self._providers: Any = None
-        self._scheduler: Any = None
-        self._skills: Any = None
-        self._directory: Any = None
+
+    def load_config(self) -> Config:
+        """The config as at start: the same file and socket arguments (for reload)."""
+        return load_config(Path(self._config_arg) if self._config_arg else None,
+                           socket_override=self._socket_arg)
 
     async def run(self) -> int:
         from promptlyd.api.app import create_app
-        from promptlyd.api.context import AppContext
         from promptlyd.clock import SystemClock
+        from promptlyd.daemon.logs import LogLevel
+        from promptlyd.daemon.reload import Reloader
         from promptlyd.daemon.sdnotify import sd_notify
         from promptlyd.daemon.server import ApiServer, bind_unix_socket
+        from promptlyd.daemon.services import build_services
         from promptlyd.providers.catalog import Catalog
-        from promptlyd.runs import executor as runner_mod
+        from promptlyd.runs.states import INTERRUPTED
+        from promptlyd.scheduling.waker import make_waker
         from promptlyd.store import AsyncStore
         from promptlyd.timeutil import iso
 
@@ -143,55 +137,29 @@ class Daemon:
         clock = SystemClock()
         store = AsyncStore(config.database)
         await asyncio.get_running_loop().run_in_executor(None, store.open)
-        failed = await store.write(
-            lambda s: s.fail_unfinished_runs(iso(clock.now()), runner_mod.INTERRUPTED))
+        failed = await store.write(lambda s: s.fail_unfinished_runs(iso(clock.now()),
+                                                                    INTERRUPTED))
         if failed:
             log.warning("marked %d run(s) left unfinished by a stopped daemon as failed", failed)
         org = await store.read(lambda s: s.organization_id())
         keys = await self._open_keys(config)
-        catalog = Catalog.load()
-        from promptlyd.providers.registry import ProviderRegistry
-        from promptlyd.runs.executor import Runner
-
-        providers = ProviderRegistry(config.providers, keys)
-        self._providers = providers
-        runner = Runner(config=config, store=store, clock=clock, catalog=catalog,
-                        providers=providers)
-        self._runner = runner
-        ctx = AppContext(config=config, store=store, clock=clock, catalog=catalog,
-                         organization_id=org, started_at=clock.now(), runner=runner)
-        from promptlyd.providers.discovery import ModelDirectory
-
-        directory = ModelDirectory(config, catalog, providers)
-        ctx.models_lister = directory.models
-        self._directory = directory
-        from promptlyd.scheduling.loop import Scheduler
-        from promptlyd.scheduling.waker import make_waker
-
-        scheduler = Scheduler(config=config, store=store, clock=clock, runner=runner,
-                              waker=make_waker())
-        self._scheduler = scheduler
-        ctx.listeners.append(scheduler)
-        ctx.counters.update(schedulerWakeups=lambda: scheduler.wakeups,
-                            runsActive=lambda: runner.busy)
+        services = build_services(config, store=store, clock=clock, catalog=Catalog.load(),
+                                  keys=keys, organization_id=org, waker=make_waker(),
+                                  log_level=LogLevel(self._log_level))
+        scheduler, runner, skills = services.scheduler, services.runner, services.skills
+        providers = services.providers
+        reloader = Reloader(config, services.reloadable, self.load_config)
         scheduled = await scheduler.load()
-        from promptlyd.skills.sync import SkillSync
-        from promptlyd.skills.write import SkillWriter
-
-        self._skills = skills = SkillSync(store, clock, config.skills_dir)
         await skills.start()  # scan the skills folder, then watch it
-        ctx.skills = SkillWriter(skills)
-        server = ApiServer(create_app(ctx), bind_unix_socket(config.socket))
+        server = ApiServer(create_app(services.ctx), bind_unix_socket(config.socket))
         await server.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop, sig)
-        loop.add_signal_handler(signal.SIGHUP, self._on_reload, ctx)
+        loop.add_signal_handler(signal.SIGHUP, self._on_reload, reloader)
         loop_task = asyncio.create_task(scheduler.run(), name="scheduler")
         loop_task.add_done_callback(self._scheduler_ended)
-        used = await store.read(lambda s: [r[0] for r in s.conn.execute(
-            "SELECT DISTINCT substr(model, 1, instr(model, '/') - 1) FROM tasks "
-            "WHERE status = 'active'")])
+        used = await store.read(lambda s: s.providers_in_use())
         warm = asyncio.create_task(asyncio.to_thread(_warm_sdks, config, providers, used),
                                    name="warm-sdks")
         warm.add_done_callback(_freeze_startup_objects)
@@ -204,14 +172,14 @@ class Daemon:
             sd_notify("STOPPING=1", os.environ)
             scheduler.request_stop()  # start no new runs; a claim under way completes
             await asyncio.gather(loop_task, return_exceptions=True)
+            grace = runner.config.shutdown_grace_seconds  # as reloaded
             if runner.busy:
-                log.info("waiting up to %g s for %d run(s) to finish",
-                         config.shutdown_grace_seconds, runner.busy)
-            cancelled = await runner.drain(config.shutdown_grace_seconds)
+                log.info("waiting up to %g s for %d run(s) to finish", grace, runner.busy)
+            cancelled = await runner.drain(grace)
             if cancelled:
                 log.warning("%d run(s) did not finish in time: marked interrupted", cancelled)
             await server.stop()
-            await asyncio.gather(warm, return_exceptions=True)  # a thread: cannot be cancelled
+            await asyncio.gather(warm, *self._background, return_exceptions=True)
             await skills.stop()
             await providers.aclose()
             store.close()
@@ -243,36 +211,7 @@ class Daemon:
         log.info("received %s: shutting down", sig.name)
         self._stop.set()
 
-    def _on_reload(self, ctx: object) -> None:
-        try:
-            new = load_config(Path(self._config_arg) if self._config_arg else None,
-                              socket_override=self._socket_arg)
-        except ConfigError as exc:
-            log.error("SIGHUP: config not reloaded: %s", exc)
-            return
-        from promptlyd.api.context import AppContext
-
-        assert isinstance(ctx, AppContext)
-        if new.database != self.config.database or new.socket != self.config.socket:
-            log.warning("SIGHUP: database and socket changes need a restart; kept the old ones")
-            new = new.with_(database=self.config.database, socket=self.config.socket)
-        self.config = ctx.config = new
-        if self._providers is not None:
-            self._providers.reconfigure(new.providers)
-        if self._runner is not None:
-            self._runner.config = new
-            self._runner.slots.resize(new.max_concurrent_runs)
-        if self._scheduler is not None:
-            self._scheduler.config = new
-        if self._skills is not None:
-            if new.skills_dir != self._skills.root:
-                self._skills.set_root(new.skills_dir)  # rescans there
-            else:  # SIGHUP also means "re-read the skills"
-                rescan = asyncio.get_running_loop().create_task(self._skills.sync(None))
-                self._background.add(rescan)
-                rescan.add_done_callback(self._background.discard)
-        if self._directory is not None:
-            self._directory.config = new
-        log.info("SIGHUP: config reloaded from %s", new.path or "defaults")
-
-
+    def _on_reload(self, reloader: Any) -> None:
+        task = asyncio.get_running_loop().create_task(reloader.reload(), name="reload")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

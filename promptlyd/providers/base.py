@@ -50,6 +50,8 @@ class ToolSpec:
     name: str
     description: str
     input_schema: dict[str, Any]
+    # (source id, the source's own tool name) when a source offers it; recorded per call
+    origin: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,11 @@ class ModelDirectory:
         self._cache: tuple[float, list[dict[str, Any]]] | None = None
         self._lock = asyncio.Lock()
 
+    async def apply(self, config: Config) -> None:
+        """A reloaded config: the next listing asks the servers it now names."""
+        self.config = config
+        self._cache = None
+
     def _asked(self) -> list[str]:
         """Providers whose servers we ask: local ones, and any added in config."""
         return sorted(name for name, p in self.config.providers.items()

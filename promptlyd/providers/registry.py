@@ -26,7 +26,7 @@ from promptlyd.providers.openai_compat import OpenAICompatProvider
 from promptlyd.providers.retry import RetryPolicy, Sleep
 
 if TYPE_CHECKING:
-    from promptlyd.config import ProviderConfig
+    from promptlyd.config import Config, ProviderConfig
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,10 @@ class ProviderRegistry:
         self._cache: dict[str, tuple[str | None, Provider]] = {}
         self._retired: list[Provider] = []
         self._lock = threading.Lock()
+
+    async def apply(self, config: Config) -> None:
+        """A reloaded config (SIGHUP): see ``reconfigure``."""
+        self.reconfigure(config.providers)
 
     def reconfigure(self, providers: Mapping[str, ProviderConfig]) -> None:
         """New provider settings (config reload): clients whose settings changed are

@@ -41,6 +41,10 @@ class ToolExecutor(Protocol):
         """Run tool ``name``; raising is fine, the model gets the error as the result."""
         ...
 
+    async def aclose(self) -> None:
+        """Release what the run's tools hold (connections, child processes)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ToolCallRecord:
@@ -50,11 +54,17 @@ class ToolCallRecord:
     output: str | None  # what the model got back (after truncation); None on error
     error: str | None
     duration_ms: int
+    origin: tuple[str, str] | None = None  # (source id, the source's own tool name)
+    output_chars: int | None = None  # size of the tool's output before truncation
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape stored on the run (camelCase, as the API speaks)."""
-        return {"round": self.round, "name": self.name, "arguments": self.arguments,
-                "output": self.output, "error": self.error, "durationMs": self.duration_ms}
+        out = {"round": self.round, "name": self.name, "arguments": self.arguments,
+               "output": self.output, "error": self.error, "durationMs": self.duration_ms,
+               "outputChars": self.output_chars}
+        if self.origin is not None:
+            out["sourceId"], out["tool"] = self.origin
+        return out
 
 
 @dataclass
@@ -135,8 +145,9 @@ async def run_conversation(
             if result.rounds >= max_rounds:
                 raise ToolLoopExceeded(max_rounds, provider=provider.name)
             result.rounds += 1
+            origins = {spec.name: spec.origin for spec in specs}
             outputs = [await _run_tool(tools, call, result.rounds, max_tool_output_chars,
-                                       clock, result.tool_calls)
+                                       clock, result.tool_calls, origins.get(call.name))
                        for call in response.tool_calls]
             messages.append(AssistantMessage(response.text, list(response.tool_calls)))
             messages.append(ToolResultsMessage(outputs))
@@ -148,10 +159,12 @@ async def run_conversation(
 async def _run_tool(
     tools: ToolExecutor | None, call: ToolCall, round_number: int, limit: int,
     clock: Callable[[], float], records: list[ToolCallRecord],
+    origin: tuple[str, str] | None = None,
 ) -> ToolResult:
     started = clock()
     output: str | None = None
     error: str | None = None
+    size: int | None = None
     if call.arguments_error is not None:
         error = f"invalid arguments for {call.name}: {call.arguments_error}"
     elif tools is None:
@@ -163,10 +176,12 @@ async def _run_tool(
             error = f"{type(exc).__name__}: {exc}"
             log.debug("tool %s failed: %s", call.name, error)
         else:
-            output = truncate(raw if isinstance(raw, str) else str(raw), limit)
+            text = raw if isinstance(raw, str) else str(raw)
+            size = len(text)
+            output = truncate(text, limit)
     duration_ms = round((clock() - started) * 1000)
     records.append(ToolCallRecord(round_number, call.name, call.arguments, output, error,
-                                  duration_ms))
+                                  duration_ms, origin, size))
     log.debug("tool %s in round %d took %d ms%s", call.name, round_number, duration_ms,
               " (failed)" if error else "")
     if error is not None:

@@ -1,6 +1,6 @@
 """Executing runs: the one code path from a task to a recorded result.
 
-    create_run (pending) ─► wait for a slot (max_concurrent_runs) ─► running
+    new_run (pending) ─► wait for a slot (max_concurrent_runs) ─► running
         ─► compose prompt (variables, skills in attach order)
         ─► model conversation (tool loop, retries, per-run timeout)
         ─► completed | failed, with tokens, cost, duration, rendered prompt
@@ -8,84 +8,48 @@
 
 Every failure becomes a failed run with a human error; nothing here may take
 the daemon down. A slot (task, scheduled instant) is served at most once: the
-schema's UNIQUE constraint refuses a second run for it.
+schema's UNIQUE constraint refuses a second run for it. Every status change
+goes through ``Store.transition_run`` (the table in :mod:`promptlyd.runs.states`).
+
+``Runner`` plays the ``runs.Executor`` role for the scheduler (running tasks,
+slots, ``launch``) and takes a new config with ``apply`` (slots resized).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 from promptlyd.clock import Clock
 from promptlyd.config import Config
-from promptlyd.errors import Conflict, NotFound, PromptlydError
+from promptlyd.errors import Conflict, PromptlydError
 from promptlyd.providers.base import ModelError, ModelRequest, UserMessage
 from promptlyd.providers.catalog import Catalog
 from promptlyd.providers.registry import ProviderRegistry
 from promptlyd.providers.toolloop import ToolExecutor, run_conversation
 from promptlyd.runs.compose import compose, frequency_label, template_vars
+from promptlyd.runs.create import new_run
+from promptlyd.runs.slots import Slots
+from promptlyd.runs.states import (
+    INTERRUPTED,
+    UNFINISHED,
+    DeliveryStatus,
+    RunStatus,
+    Trigger,
+)
+from promptlyd.sources.requirements import missing_required
 from promptlyd.store import AsyncStore
 from promptlyd.store.db import Row, Store
 from promptlyd.timeutil import iso, parse_iso
 
 log = logging.getLogger("promptlyd.runner")
 
-INTERRUPTED = "interrupted: daemon stopped"
-
 Deliver = Callable[[Row, Row], Awaitable[tuple[str | None, list[dict[str, Any]]]]]
 ToolsFor = Callable[[Row, list[Row]], Awaitable[ToolExecutor | None]]
-
-
-class Slots:
-    """The global concurrency limit: ``try_take`` claims without waiting, ``take`` waits."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.active = 0
-        self._waiters: list[asyncio.Future[None]] = []
-
-    def try_take(self) -> bool:
-        if self.active < self.size and not self._waiters:
-            self.active += 1
-            return True
-        return False
-
-    async def take(self) -> None:
-        if self.try_take():
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if fut in self._waiters:
-                self._waiters.remove(fut)
-            elif fut.done() and not fut.cancelled():
-                self.give()  # handed to us just as we were cancelled: pass it on
-            raise
-
-    def resize(self, size: int) -> None:
-        """A new limit (config reload): waiters get the room a larger limit makes."""
-        self.size = size
-        while self._waiters and self.active < self.size:
-            fut = self._waiters.pop(0)
-            if not fut.done():
-                self.active += 1
-                fut.set_result(None)
-
-    def give(self) -> None:
-        while self._waiters:
-            fut = self._waiters.pop(0)
-            if not fut.done():
-                fut.set_result(None)  # the slot passes straight to the next waiter
-                return
-        self.active -= 1
 
 
 @dataclass
@@ -121,6 +85,22 @@ class Runner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepting = True
 
+    async def apply(self, config: Config) -> None:
+        """A reloaded config: limits, timeouts and template values for the next runs."""
+        self.config = config
+        self.slots.resize(config.max_concurrent_runs)
+
+    # --- the runs.Executor role (what the scheduler uses) ---------------------------
+
+    def running_task_ids(self) -> Collection[str]:
+        return self.running.keys()
+
+    def take_slots(self, up_to: int) -> int:
+        return self.slots.take_up_to(up_to)
+
+    def give_slots(self, count: int) -> None:
+        self.slots.give(count)
+
     # --- starting runs ------------------------------------------------------------
 
     async def run_now(self, task_id: str) -> Row:
@@ -133,28 +113,19 @@ class Runner:
                            "wait for it to finish", field="taskId")
         self.running[task_id] = "starting"  # reserved: a second request now sees it
         try:
-            run = await self.create_run(task_id, trigger="manual", scheduled_for=None)
+            run = await self.create_run(task_id)  # NotFound: the task was deleted meanwhile
         except BaseException:
             del self.running[task_id]
             raise
-        if run is None:  # the task was deleted meanwhile (its foreign key failed)
-            del self.running[task_id]
-            raise NotFound(f"no task with id {task_id!r}", field="taskId")
         self.launch(run, claimed=False)
         return run
 
-    async def create_run(self, task_id: str, *, trigger: str,
-                         scheduled_for: str | None) -> Row | None:
-        """Insert a pending run; None when that slot already has one (served at most once)."""
-        run: Row = {"id": str(uuid.uuid4()), "task_id": task_id, "status": "pending",
-                    "trigger": trigger, "scheduled_for": scheduled_for,
-                    "created_at": iso(self.clock.now())}
+    async def create_run(self, task_id: str) -> Row:
+        """Store a new pending manual run (``NotFound`` if the task is gone)."""
+        run = new_run(task_id, trigger=Trigger.MANUAL, now=self.clock.now())
 
-        def tx(store: Store) -> Row | None:
-            try:
-                store.insert("runs", run)
-            except sqlite3.IntegrityError:  # slot served already, or the task is gone
-                return None
+        def tx(store: Store) -> Row:
+            store.insert_run(run)  # manual runs have no slot: they never collide
             return run
 
         return await self.store.write(tx)
@@ -174,9 +145,12 @@ class Runner:
     def busy(self) -> int:
         return len(self._tasks)
 
-    async def drain(self, grace: float) -> int:
-        """Stop accepting; wait up to ``grace`` s for runs; cancel the rest. Returns cancelled."""
+    async def drain(self, grace: float | None = None) -> int:
+        """Stop accepting; wait up to ``grace`` s (default: the config's
+        ``shutdown_grace_seconds``) for runs; cancel the rest. Returns how many were cancelled."""
         self._accepting = False
+        if grace is None:
+            grace = self.config.shutdown_grace_seconds
         if not self._tasks:
             return 0
         _done, pending = await asyncio.wait(list(self._tasks), timeout=grace)
@@ -204,9 +178,9 @@ class Runner:
             raise
         except Exception as exc:  # a bug: record it, never crash the daemon
             log.exception("run %s crashed", run_id)
-            await self._finish(run_id, task_id, None, status="failed",
+            await self._finish(run_id, task_id, None, status=RunStatus.FAILED,
                                error=f"internal error: {type(exc).__name__}: {exc}",
-                               started=None)
+                               started=None, expect=UNFINISHED)
         finally:
             if have_slot:
                 self.slots.give()
@@ -220,9 +194,9 @@ class Runner:
             started = parse_iso(run["started_at"])
         else:
             started = self.clock.now()
-            ok = await self.store.write(lambda s: s.update("runs", run_id, {
-                "status": "running", "started_at": iso(started)}))
-            if not ok:
+            row = await self.store.write(lambda s: s.transition_run(
+                run_id, RunStatus.RUNNING, {"started_at": iso(started)}))
+            if row is None:
                 return  # the task (and its runs) was deleted meanwhile
         inputs = await self.store.read(lambda s: _load_inputs(s, task_id))
         if inputs is None:
@@ -241,9 +215,14 @@ class Runner:
         base: Row = {"model": task["model"], "rendered_prompt": prompt.full_text}
         if inputs.missing_skills:
             names = ", ".join(inputs.missing_skills)
-            await self._finish(run_id, task_id, t0, status="failed", started=started,
+            await self._finish(run_id, task_id, t0, status=RunStatus.FAILED, started=started,
                                error=f"skill file missing or broken: {names}; fix it in "
                                      f"{self.config.skills_dir} or detach it", extra=base)
+            return
+        lacking = missing_required(inputs.skills, inputs.sources)  # skills' requiredSources
+        if lacking is not None:
+            await self._finish(run_id, task_id, t0, status=RunStatus.FAILED, started=started,
+                               error=lacking, extra=base)
             return
         try:
             # the timeout covers the set-up too: a key lookup or a source that hangs
@@ -252,16 +231,20 @@ class Runner:
                                                                task["model"])
                 tools = (await self.tools_for(task, inputs.sources)
                          if self.tools_for and inputs.sources else None)
-                request = ModelRequest(model=model_name, system=prompt.system,
-                                       messages=[UserMessage(prompt.user)])
-                provider_name = task["model"].split("/", 1)[0]
-                result = await run_conversation(
-                    provider, request, tools, max_rounds=self.config.max_tool_rounds,
-                    max_tool_output_chars=self.config.max_tool_output_chars,
-                    retry=self.providers.retry_policy(provider_name),
-                )
+                try:
+                    request = ModelRequest(model=model_name, system=prompt.system,
+                                           messages=[UserMessage(prompt.user)])
+                    provider_name = task["model"].split("/", 1)[0]
+                    result = await run_conversation(
+                        provider, request, tools, max_rounds=self.config.max_tool_rounds,
+                        max_tool_output_chars=self.config.max_tool_output_chars,
+                        retry=self.providers.retry_policy(provider_name),
+                    )
+                finally:
+                    if tools is not None:  # the run's source connections, child processes
+                        await asyncio.shield(tools.aclose())
         except TimeoutError:
-            await self._finish(run_id, task_id, t0, status="failed", started=started,
+            await self._finish(run_id, task_id, t0, status=RunStatus.FAILED, started=started,
                                error=f"timed out after {self.config.run_timeout_seconds:g} s "
                                      "(run_timeout_seconds)", extra=base)
             return
@@ -270,11 +253,12 @@ class Runner:
             extra = dict(base)
             if partial is not None:
                 extra.update(_usage(self, task, partial))
-            await self._finish(run_id, task_id, t0, status="failed", started=started,
+            await self._finish(run_id, task_id, t0, status=RunStatus.FAILED, started=started,
                                error=str(exc), extra=extra)
             return
         extra = {**base, **_usage(self, task, result), "output": result.text}
-        run_row = await self._finish(run_id, task_id, t0, status="completed", started=started,
+        run_row = await self._finish(run_id, task_id, t0, status=RunStatus.COMPLETED,
+                                     started=started,
                                      error=None, extra=extra)
         if run_row is not None and self.deliver is not None:
             await self._deliver(task, run_row)
@@ -285,10 +269,11 @@ class Runner:
             status, results = await self.deliver(task, run)
         except Exception as exc:  # delivery never loses the output
             log.exception("delivery of run %s crashed", run["id"])
-            status, results = "failed", [{"error": f"internal error: {exc}"}]
+            status, results = DeliveryStatus.FAILED, [{"error": f"internal error: {exc}"}]
         if status is not None:
-            await self.store.write(lambda s: s.update("runs", run["id"], {
-                "delivery_status": status, "deliveries": results}))
+            to = DeliveryStatus(status)
+            await self.store.write(lambda s: s.transition_run(
+                run["id"], delivery=to, changes={"deliveries": results}))
 
     async def _interrupt(self, run_id: str) -> None:
         """Shutdown caught the run: unfinished → failed; finished but undelivered → delivery
@@ -296,36 +281,37 @@ class Runner:
         stamp = iso(self.clock.now())
 
         def tx(store: Store) -> None:
-            store.conn.execute(
-                "UPDATE runs SET status = 'failed', error = ?, completed_at = ? "
-                "WHERE id = ? AND status IN ('pending', 'running')",
-                [INTERRUPTED, stamp, run_id])
-            store.conn.execute(
-                "UPDATE runs SET delivery_status = 'failed' "
-                "WHERE id = ? AND delivery_status = 'pending'", [run_id])
+            store.transition_run(run_id, RunStatus.FAILED,
+                                 {"error": INTERRUPTED, "completed_at": stamp},
+                                 expect=UNFINISHED)
+            store.transition_run(run_id, delivery=DeliveryStatus.FAILED,
+                                 expect_delivery={DeliveryStatus.PENDING})
 
         await self.store.write(tx)
         log.warning("run %s interrupted: daemon stopped", run_id[:8])
 
-    async def _finish(self, run_id: str, task_id: str, t0: float | None, *, status: str,
-                      error: str | None, started: Any, extra: Row | None = None) -> Row | None:
+    async def _finish(self, run_id: str, task_id: str, t0: float | None, *,
+                      status: RunStatus, error: str | None, started: Any,
+                      extra: Row | None = None,
+                      expect: Collection[RunStatus] | None = None) -> Row | None:
         now = self.clock.now()
-        changes: Row = {"status": status, "completed_at": iso(now), "error": error,
-                        **(extra or {})}
+        changes: Row = {"completed_at": iso(now), "error": error, **(extra or {})}
         if t0 is not None:
             changes["duration_ms"] = round((time.monotonic() - t0) * 1000)
-        if self.deliver is not None and status == "completed":
-            changes["delivery_status"] = "pending"
+        delivery = (DeliveryStatus.PENDING
+                    if self.deliver is not None and status == RunStatus.COMPLETED else None)
 
         def tx(store: Store) -> Row | None:
-            if not store.update("runs", run_id, changes):
+            row = store.transition_run(run_id, status, changes, delivery=delivery,
+                                       expect=expect)
+            if row is None:
                 return None
             if started is not None:
                 store.update("tasks", task_id, {"last_run_at": iso(started)})
-            return store.get("runs", run_id)
+            return row
 
         row = await self.store.write(tx)
-        level = logging.INFO if status == "completed" else logging.WARNING
+        level = logging.INFO if status == RunStatus.COMPLETED else logging.WARNING
         log.log(level, "run %s %s%s", run_id[:8], status, f": {error}" if error else "")
         return row
 

@@ -6,15 +6,20 @@ updated by every API change through ``task_changed``). The loop sleeps on a
 clock jumps. Nothing polls the database: while idle the daemon does no work.
 
 Everything due at one wake-up is claimed in ONE write transaction (runs
-inserted, slots taken, each task's next instant stored), so a burst of a
-thousand due tasks costs one commit. Per task and wake-up, the rule is:
+inserted, each task's next instant stored), so a burst of a thousand due tasks
+costs one commit. The slots are taken from the executor before the claim (as
+many as are free, up to the number due) and what the claim did not start a run
+with goes back after it; the claim itself only counts. The scheduler talks to
+the executor through the ``runs.Executor`` role, nothing else. Per task and
+wake-up, the rule is:
 
 - the slot served is the LATEST one due (after downtime or a suspend, at most
   one catch-up run per task — never a burst);
 - a slot older than the task's catch-up window (config, per-task override) is
   skipped, logged;
 - a slot due while the task's previous run still runs is skipped, logged;
-- with the month's budget exhausted, the run is recorded failed "budget exceeded";
+- with the month's budget exhausted, the run is recorded failed "budget exceeded"
+  (refused: it never starts and does not count as a run used);
 - ``once`` tasks become ``completed`` (``nextRunAt`` null);
 - a slot is served at most once: the runs table's UNIQUE (task, slot) refuses
   a second run for it, even across crashes.
@@ -25,13 +30,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-import sqlite3
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from promptlyd.config import Config
+from promptlyd.runs.create import new_run
+from promptlyd.runs.states import RunStatus, Trigger
 from promptlyd.scheduling.triggers import latest_fire, next_fire
 from promptlyd.shapes.tasks import spec_of
 from promptlyd.store import AsyncStore
@@ -40,7 +45,7 @@ from promptlyd.timeutil import iso, month_start, parse_iso
 
 if TYPE_CHECKING:
     from promptlyd.clock import Clock
-    from promptlyd.runs.executor import Runner
+    from promptlyd.runs import Executor
     from promptlyd.scheduling.waker import Waker
 
 log = logging.getLogger("promptlyd.scheduler")
@@ -53,29 +58,19 @@ _EPS = timedelta(microseconds=1)
 class Claim:
     """What one wake-up decided (built in the writer thread, acted on in the loop)."""
 
-    runs: list[tuple[Row, bool]] = field(default_factory=list)  # (run, claimed)
+    slots: int  # slots taken for this claim: the first this many runs start running
+    runs: list[Row] = field(default_factory=list)
     next_due: dict[str, datetime | None] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
 
-
-class _Capacity:
-    """Slots taken in the loop thread before the claim; the claim spends them."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-
-    def try_take(self) -> bool:
-        if self.count > 0:
-            self.count -= 1
-            return True
-        return False
-
-    def give(self) -> None:
-        self.count += 1
+    @property
+    def claimed(self) -> int:
+        """Runs that start holding one of the claim's slots."""
+        return sum(1 for r in self.runs if r["status"] == RunStatus.RUNNING)
 
 
 class Scheduler:
-    def __init__(self, *, config: Config, store: AsyncStore, clock: Clock, runner: Runner,
+    def __init__(self, *, config: Config, store: AsyncStore, clock: Clock, runner: Executor,
                  waker: Waker | None = None) -> None:
         self.config = config
         self.store = store
@@ -87,6 +82,10 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._stopping = False
         self.wakeups = 0  # how many times the loop woke (for tests and the idle figure)
+
+    async def apply(self, config: Config) -> None:
+        """A reloaded config: catch-up window, budget and zone from the next wake-up on."""
+        self.config = config
 
     # --- told by the API -------------------------------------------------------------
 
@@ -120,9 +119,7 @@ class Scheduler:
     # --- the loop -------------------------------------------------------------------------
 
     async def load(self) -> int:
-        rows = await self.store.read(lambda s: s.conn.execute(
-            "SELECT id, next_run_at FROM tasks WHERE status = 'active' "
-            "AND next_run_at IS NOT NULL").fetchall())
+        rows = await self.store.read(lambda s: s.scheduled_tasks())
         for task_id, next_run_at in rows:
             self._set(task_id, parse_iso(next_run_at))
         return len(rows)
@@ -164,54 +161,46 @@ class Scheduler:
             due.append((task_id, when))
         if not due:
             return []
-        running = set(self.runner.running)
-        taken = 0
-        while taken < len(due) and self.runner.slots.try_take():
-            taken += 1
-        capacity = _Capacity(taken)
+        running = set(self.runner.running_task_ids())
+        taken = self.runner.take_slots(len(due))
         try:
-            claim = await self.store.write(lambda s: self._claim(s, due, running, capacity, now))
+            claim = await self.store.write(lambda s: self._claim(s, due, running, taken, now))
         except BaseException:
-            for _ in range(taken):  # nothing was committed: every slot goes back
-                self.runner.slots.give()
+            self.runner.give_slots(taken)  # nothing was committed: every slot goes back
             raise
-        for _ in range(capacity.count):  # what the claim did not spend goes back
-            self.runner.slots.give()
+        self.runner.give_slots(taken - claim.claimed)  # what the claim did not use
         for task_id, following in claim.next_due.items():
             # an entry here now came from the API during the claim: it is newer, keep it
             if task_id not in self._due:
                 self._set(task_id, following)
-        for run, claimed in claim.runs:
-            if run["status"] in ("running", "pending"):
-                self.runner.launch(run, claimed=claimed)
-        return [r for r, _ in claim.runs]
+        for run in claim.runs:
+            if run["status"] != RunStatus.FAILED:
+                self.runner.launch(run, claimed=run["status"] == RunStatus.RUNNING)
+        return claim.runs
 
     def _claim(self, store: Store, due: list[tuple[str, datetime]], running: set[str],
-               slots: Any, now: datetime) -> Claim:
+               slots: int, now: datetime) -> Claim:
         """Runs in the writer thread, inside one transaction."""
-        claim = Claim()
-        stamp = iso(self.clock.now())
+        claim = Claim(slots=slots)
+        created = self.clock.now()  # one instant for the claim's runs (created, started)
         usage = self._usage(store, now)
         for task_id, when in due:
-            kept = len(claim.runs)
-            store.conn.execute("SAVEPOINT task")
+            kept, used = len(claim.runs), None if usage is None else list(usage)
             try:
-                self._claim_one(store, claim, task_id, when, running, slots, now, stamp,
-                                usage)
+                with store.savepoint("task"):
+                    self._claim_one(store, claim, task_id, when, running, now, created,
+                                    usage)
             except Exception:
-                store.conn.execute("ROLLBACK TO task")
-                for _run, claimed in claim.runs[kept:]:
-                    if claimed:
-                        slots.give()
-                del claim.runs[kept:]
+                del claim.runs[kept:]  # rolled back: the run is not there
+                if usage is not None and used is not None:
+                    usage[:] = used
                 claim.next_due[task_id] = None
                 log.exception("task %s could not be scheduled; it stays unscheduled until "
                               "it is changed", task_id[:8])
-            store.conn.execute("RELEASE task")
         return claim
 
     def _claim_one(self, store: Store, claim: Claim, task_id: str, when: datetime,
-                   running: set[str], slots: Any, now: datetime, stamp: str,
+                   running: set[str], now: datetime, created: datetime,
                    usage: list[float] | None) -> None:
         """One due task: decide, record the run (if any) and its next instant."""
         task = store.get("tasks", task_id)
@@ -239,39 +228,21 @@ class Scheduler:
             log.warning("%s skipped: the previous run is still running", label)
             claim.skipped.append(task_id)
         else:
-            run = self._new_run(task_id, slot, late, stamp, self._over_budget(usage), slots)
-            try:
-                store.insert("runs", run)
-            except sqlite3.IntegrityError:  # the UNIQUE (task, slot): served already
+            refused = self._over_budget(usage)
+            run = new_run(task_id, now=created, scheduled_for=slot,
+                          trigger=Trigger.CATCHUP if late > CATCHUP_AFTER else Trigger.SCHEDULE,
+                          claimed=refused is None and claim.claimed < claim.slots,
+                          refused=refused)
+            if not store.insert_run(run):  # the UNIQUE (task, slot): served already
                 log.info("%s already served: not running it twice", label)
-                if run["status"] == "running":
-                    slots.give()
-            except BaseException:
-                if run["status"] == "running":
-                    slots.give()
-                raise
             else:
-                claim.runs.append((run, run["status"] == "running"))
-                if usage is not None and run["status"] != "failed":
+                claim.runs.append(run)
+                if usage is not None and refused is None:
                     usage[0] += 1  # N tasks due together cannot overshoot runs_limit
-                if run["status"] == "failed":
-                    log.warning("%s not run: %s", label, run["error"])
+                if refused is not None:
+                    log.warning("%s not run: %s", label, refused)
         store.update("tasks", task_id, changes)
         claim.next_due[task_id] = following
-
-    def _new_run(self, task_id: str, slot: datetime, late: timedelta, stamp: str,
-                 over_budget: str | None, slots: Any) -> Row:
-        run: Row = {"id": str(uuid.uuid4()), "task_id": task_id, "scheduled_for": iso(slot),
-                    "trigger": "catchup" if late > CATCHUP_AFTER else "schedule",
-                    "created_at": stamp}
-        if over_budget is not None:
-            run.update(status="failed", error=over_budget, started_at=stamp,
-                       completed_at=stamp, duration_ms=0)
-        elif slots.try_take():
-            run.update(status="running", started_at=stamp)
-        else:
-            run["status"] = "pending"
-        return run
 
     def _usage(self, store: Store, now: datetime) -> list[float] | None:
         """[runs, cents] this month when a budget is set (counted on as runs are added)."""

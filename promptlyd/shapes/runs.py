@@ -7,14 +7,6 @@ from typing import Any
 
 from promptlyd.shapes.common import omit_none
 
-# A run's states: ``pending`` is created, not started; ``running`` calls the model;
-# ``completed`` has its output; ``failed`` has its error (an interrupted run too).
-RUN_STATUSES = ("pending", "running", "completed", "failed")
-# Where its result stands: ``pending`` not yet sent; ``delivered``; ``failed`` for good.
-DELIVERY_STATUSES = ("pending", "delivered", "failed")
-# Why it ran: ``manual`` POST …/run; ``schedule`` on time; ``catchup`` late, after downtime.
-TRIGGERS = ("manual", "schedule", "catchup")
-
 
 def run_to_api(row: Mapping[str, Any]) -> dict[str, Any]:
     out = {

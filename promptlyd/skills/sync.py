@@ -33,6 +33,7 @@ from pathlib import Path
 from watchfiles import Change, awatch
 
 from promptlyd.clock import Clock
+from promptlyd.config import Config
 from promptlyd.files import atomic_write
 from promptlyd.skills.edit import render_skill
 from promptlyd.skills.parse import (
@@ -121,6 +122,14 @@ class SkillSync:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
+
+    async def apply(self, config: Config) -> None:
+        """A reloaded config (SIGHUP): follow a changed ``skills_dir``, else rescan the
+        folder (SIGHUP also means "re-read the skills")."""
+        if config.skills_dir != self.root:
+            self.set_root(config.skills_dir)  # the watcher moves there and rescans
+        else:
+            await self.sync(None)
 
     def set_root(self, root: Path) -> None:
         """Follow a new ``skills_dir`` (SIGHUP): rescan there and watch it instead."""

@@ -9,6 +9,11 @@ WAL checkpoints do not run on the writer (SQLite's automatic checkpoint would
 stall the commit that triggers it, and with it the scheduler's next claim): a
 passive checkpoint runs on a third connection every ``CHECKPOINT_EVERY``
 writes — triggered by writes, never by a timer.
+
+Runs have their own entry points: ``insert_run`` (the only way a run row is
+made) and ``transition_run`` / ``fail_unfinished_runs`` (the only ways a run's
+``status`` or ``delivery_status`` changes; both check the transition tables of
+:mod:`promptlyd.runs.states`). ``update`` refuses to touch those two columns.
 """
 
 from __future__ import annotations
@@ -19,13 +24,21 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
+from promptlyd.errors import NotFound
+from promptlyd.runs.states import (
+    DeliveryStatus,
+    RunStatus,
+    check_delivery_transition,
+    check_run_transition,
+    sources_of,
+)
 from promptlyd.store.schema import migrate
 
 T = TypeVar("T")
@@ -45,6 +58,7 @@ BOOL_COLUMNS = {
     "sources": ("is_active", "composio_connected"),
     "runs": ("tokens_estimated",),
 }
+STATUS_COLUMNS = frozenset({"status", "delivery_status"})  # runs: only via transition_run
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -109,6 +123,11 @@ class Store:
         self.conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(enc.values()))
 
     def update(self, table: str, row_id: str, values: Row) -> bool:
+        if table == "runs" and STATUS_COLUMNS & values.keys():
+            raise ValueError("a run's status changes only through Store.transition_run")
+        return self._update(table, row_id, values)
+
+    def _update(self, table: str, row_id: str, values: Row) -> bool:
         if not values:
             return self.get(table, row_id) is not None
         enc = _encode(table, values)
@@ -135,6 +154,21 @@ class Store:
     def count(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(sql, params).fetchone()[0]
 
+    @contextlib.contextmanager
+    def savepoint(self, name: str = "step") -> Iterator[None]:
+        """A nested transaction: an exception inside rolls back only what it did
+        (and is re-raised); otherwise its changes join the enclosing transaction."""
+        if not name.isidentifier():
+            raise ValueError(f"savepoint names are identifiers, got {name!r}")
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            raise
+        self.conn.execute(f"RELEASE {name}")
+
     # --- meta -----------------------------------------------------------------
 
     def meta(self, key: str) -> str | None:
@@ -156,6 +190,22 @@ class Store:
         return org
 
     # --- tasks ------------------------------------------------------------------
+
+    def task_count(self) -> int:
+        """Every task the user has, whatever its status."""
+        return int(self.count("SELECT COUNT(*) FROM tasks"))
+
+    def scheduled_tasks(self) -> list[tuple[str, str]]:
+        """(id, next_run_at) of every active task with a next instant (the scheduler's heap)."""
+        return [(r[0], r[1]) for r in self.conn.execute(
+            "SELECT id, next_run_at FROM tasks WHERE status = 'active' "
+            "AND next_run_at IS NOT NULL")]
+
+    def providers_in_use(self) -> list[str]:
+        """The provider part of the models that active tasks use (to warm their clients)."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT substr(model, 1, instr(model, '/') - 1) FROM tasks "
+            "WHERE status = 'active' ORDER BY 1")]
 
     def list_tasks(self, limit: int | None = None) -> list[Row]:
         sql = "SELECT * FROM tasks ORDER BY created_at, id"
@@ -253,20 +303,80 @@ class Store:
 
     def last_output(self, task_id: str) -> str | None:
         row = self.conn.execute(
-            "SELECT output FROM runs WHERE task_id = ? AND status = 'completed' "
+            "SELECT output FROM runs WHERE task_id = ? AND status = ? "
             "ORDER BY completed_at DESC LIMIT 1",
-            [task_id],
+            [task_id, RunStatus.COMPLETED],
         ).fetchone()
         return None if row is None else row[0]
 
+    def insert_run(self, run: Row) -> bool:
+        """Store a new run (built by ``promptlyd.runs.create.new_run``). False when its
+        slot (task, scheduled instant) was served already: a slot runs at most once.
+        ``NotFound`` when the task is gone."""
+        check_run_transition(None, RunStatus(run["status"]))
+        if run.get("delivery_status") is not None:
+            check_delivery_transition(None, DeliveryStatus(run["delivery_status"]))
+        try:
+            self.insert("runs", run)
+        except sqlite3.IntegrityError as exc:
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_CONSTRAINT_UNIQUE":
+                return False
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_CONSTRAINT_FOREIGNKEY":
+                raise NotFound(f"no task with id {run['task_id']!r}", field="taskId") from exc
+            raise
+        return True
+
+    def transition_run(
+        self, run_id: str, to: RunStatus | None = None, changes: Row | None = None, *,
+        delivery: DeliveryStatus | None = None,
+        expect: Collection[RunStatus] | None = None,
+        expect_delivery: Collection[DeliveryStatus | None] | None = None,
+    ) -> Row | None:
+        """Change a run's status to ``to`` and/or its delivery status to ``delivery``,
+        with ``changes`` to its other columns; returns the updated row.
+
+        ``expect``/``expect_delivery``: apply only if the run is in one of these
+        states now, else change nothing and return None (a run that finished while
+        we were looking is not an error). Without them, a change the transition table
+        forbids raises ``IllegalTransition`` and changes nothing. None also when the
+        run does not exist (its task was deleted).
+        """
+        sets = dict(changes or {})
+        if STATUS_COLUMNS & sets.keys():
+            raise ValueError("pass the status as `to` / `delivery`, not in changes")
+        row = self.conn.execute("SELECT status, delivery_status FROM runs WHERE id = ?",
+                                [run_id]).fetchone()
+        if row is None:
+            return None
+        status = RunStatus(row[0])
+        current_delivery = None if row[1] is None else DeliveryStatus(row[1])
+        if to is not None:
+            if expect is not None and status not in expect:
+                return None
+            check_run_transition(status, to)
+            sets["status"] = RunStatus(to)
+        if delivery is not None:
+            if expect_delivery is not None and current_delivery not in expect_delivery:
+                return None
+            check_delivery_transition(current_delivery, delivery)
+            sets["delivery_status"] = DeliveryStatus(delivery)
+        self._update("runs", run_id, sets)
+        return self.get("runs", run_id)
+
     def fail_unfinished_runs(self, now_iso: str, message: str) -> int:
-        """Runs a dead daemon left pending/running become failed (crash safety)."""
+        """Runs a dead daemon left unfinished become failed, their pending deliveries too
+        (crash safety): the bulk form of ``transition_run``, checked against the same
+        tables."""
+        unfinished = sorted(sources_of(RunStatus.FAILED))
+        check_delivery_transition(DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+        marks = ", ".join("?" for _ in unfinished)
         cur = self.conn.execute(
-            "UPDATE runs SET status = 'failed', error = ?, completed_at = ?, "
-            "delivery_status = CASE WHEN delivery_status = 'pending' THEN 'failed' "
+            "UPDATE runs SET status = ?, error = ?, completed_at = ?, "
+            "delivery_status = CASE WHEN delivery_status = ? THEN ? "
             "ELSE delivery_status END "
-            "WHERE status IN ('pending', 'running')",
-            [message, now_iso],
+            f"WHERE status IN ({marks})",
+            [RunStatus.FAILED, message, now_iso, DeliveryStatus.PENDING, DeliveryStatus.FAILED,
+             *unfinished],
         )
         return cur.rowcount
 
@@ -275,9 +385,9 @@ class Store:
             "SELECT COUNT(*), COALESCE(SUM(status = 'active'), 0) FROM tasks"
         ).fetchone()
         runs = self.conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(status = 'completed'), 0), "
-            "COALESCE(SUM(status = 'failed'), 0), COALESCE(SUM(tokens_used), 0), "
-            "COALESCE(SUM(cost_cents), 0) FROM runs"
+            "SELECT COUNT(*), COALESCE(SUM(status = ?), 0), "
+            "COALESCE(SUM(status = ?), 0), COALESCE(SUM(tokens_used), 0), "
+            "COALESCE(SUM(cost_cents), 0) FROM runs", [RunStatus.COMPLETED, RunStatus.FAILED]
         ).fetchone()
         return {
             "totalTasks": tasks[0], "activeTasks": tasks[1], "totalRuns": runs[0],
@@ -286,9 +396,12 @@ class Store:
         }
 
     def usage_since(self, since_iso: str) -> tuple[int, float]:
+        """(runs, cents) created since then. A run refused before it started (budget
+        exceeded; failed with no ``started_at``) is not a run used."""
         row = self.conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(cost_cents), 0) FROM runs WHERE created_at >= ?",
-            [since_iso],
+            "SELECT COALESCE(SUM(status != ? OR started_at IS NOT NULL), 0), "
+            "COALESCE(SUM(cost_cents), 0) FROM runs WHERE created_at >= ?",
+            [RunStatus.FAILED, since_iso],
         ).fetchone()
         return int(row[0]), float(row[1])
 

@@ -1,0 +1,68 @@
+"""The daemon's subsystems, built in one place, and the one list reload walks.
+
+``build_services`` wires store, providers, executor, scheduler, skills sync,
+model directory and API context from one ``Config``; ``Services.reloadable`` is
+the list of everything with ``apply(config)``. A new subsystem (the delivery
+worker, the sources) is built here and appended to that list. Nothing is
+started here: ``daemon.main`` loads the schedule, starts the skills watch and
+serves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from promptlyd.api.context import AppContext
+from promptlyd.clock import Clock
+from promptlyd.config import Config
+from promptlyd.daemon.logs import LogLevel
+from promptlyd.daemon.reload import Reloadable
+from promptlyd.providers.catalog import Catalog
+from promptlyd.providers.discovery import ModelDirectory
+from promptlyd.providers.registry import ProviderRegistry, SecretLookup
+from promptlyd.runs.executor import Runner
+from promptlyd.scheduling.loop import Scheduler
+from promptlyd.scheduling.waker import Waker
+from promptlyd.skills.sync import SkillSync
+from promptlyd.skills.write import SkillWriter
+from promptlyd.sources.service import Sources
+from promptlyd.store import AsyncStore
+
+
+@dataclass
+class Services:
+    providers: ProviderRegistry
+    runner: Runner
+    scheduler: Scheduler
+    skills: SkillSync
+    sources: Sources
+    directory: ModelDirectory
+    ctx: AppContext
+    reloadable: list[Reloadable] = field(default_factory=list)
+
+
+def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: Catalog,
+                   keys: SecretLookup, organization_id: str, waker: Waker | None = None,
+                   log_level: LogLevel | None = None) -> Services:
+    providers = ProviderRegistry(config.providers, keys)
+    sources = Sources(config, keys)
+    runner = Runner(config=config, store=store, clock=clock, catalog=catalog,
+                    providers=providers, tools_for=sources.tools_for)
+    ctx = AppContext(config=config, store=store, clock=clock, catalog=catalog,
+                     organization_id=organization_id, started_at=clock.now(), runner=runner,
+                     source_tester=sources.test)
+    directory = ModelDirectory(config, catalog, providers)
+    ctx.models_lister = directory.models
+    scheduler = Scheduler(config=config, store=store, clock=clock, runner=runner, waker=waker)
+    ctx.listeners.append(scheduler)
+    ctx.counters.update(schedulerWakeups=lambda: scheduler.wakeups,
+                        runsActive=lambda: runner.busy)
+    skills = SkillSync(store, clock, config.skills_dir)
+    ctx.skills = SkillWriter(skills)
+    services = Services(providers=providers, runner=runner, scheduler=scheduler,
+                        skills=skills, sources=sources, directory=directory,
+                        ctx=ctx)
+    # every subsystem that takes a reloaded config, in the order reload applies it
+    services.reloadable = [log_level or LogLevel(), providers, runner, scheduler, skills,
+                           sources, directory, ctx]
+    return services
