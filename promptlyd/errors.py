@@ -1,15 +1,37 @@
-"""The promptlyd exception tree.
+"""The promptlyd exception tree: every exception class in the package is here.
 
-    PromptlydError                      base of everything we raise on purpose
-    ├── ConfigError(ValueError)         invalid config file: file, line, key
-    ├── ValidationError(ValueError)     bad API input: which field and why      → 400
-    ├── NotFound(LookupError)           unknown id: which one                   → 404
-    ├── Conflict(PromptlydError)        state forbids it (duplicate slug …)     → 409
-    ├── NotAvailable(PromptlydError)    not offered in local mode (billing)     → 501
-    ├── AlreadyRunning(PromptlydError)  a second daemon on the same database
-    └── SecretMissing(LookupError)      no key for a provider / destination
+    PromptlydError                     base of all we raise on purpose → 500
+    ├── ConfigError(ValueError)        invalid config: file, line, key
+    ├── ValidationError(ValueError)    bad API input: the field, why   → 400
+    │   ├── ScheduleError              bad schedule input              scheduling/triggers.py
+    │   └── SourceImportError          a server file that can't import sources/importer.py
+    ├── NotFound(LookupError)          unknown id: which one           → 404
+    ├── Conflict                       state forbids it (dup. slug)    → 409
+    │   └── IllegalTransition          a run status change not allowed runs/states.py
+    ├── NotAvailable                   not offered in local mode       → 501
+    ├── AlreadyRunning                 a second daemon, same database
+    ├── SecretMissing(LookupError)     no key for a provider / sink
+    ├── KeyStoreError                  keyring error, unsafe file      secrets.py
+    ├── ModelError                     a model call failed (``kind``)  providers/base.py
+    │   └── ToolLoopExceeded           tools wanted at the round limit providers/toolloop.py
+    ├── SourceError                    can't connect, or a call failed sources/base.py
+    │   ├── OffBase                    would leave the API's base URL  sources/api.py
+    │   └── PathRefused                outside a local source's folders sources/local.py
+    ├── SkillFileError                 unreadable skill front matter   skills/parse.py
+    ├── FrontMatterTooUnusual          can't edit the file in place    skills/edit.py
+    └── CliError(ClickException)       ``Error: …`` on stderr, exit 1  cli/common.py
+        └── NotRunningError            no daemon running, exit 2       cli/common.py
 
-Foreign errors are mapped at the boundary with ``raise … from exc``.
+Classes without a module beside them live here. ``SkillFileError`` and
+``FrontMatterTooUnusual`` never leave their modules (a skill's problem reaches
+the API as its ``problem`` text; an unusual file is rewritten whole instead).
+
+The Python client (``promptlyd/client/errors.py``) has its own tree under
+``PromptlyError``, mirroring the hosted SDK's; it maps the daemon's error bodies
+(``{"error": {"type", "message", "field"}}``) back to typed exceptions.
+
+Foreign errors are mapped at the boundary with ``raise … from exc``. A test
+(``tests/test_errors.py``) walks every module and fails on a class left out.
 """
 
 from __future__ import annotations
@@ -63,6 +85,11 @@ class NotFound(PromptlydError, LookupError):
 
     status = 404
     type = "not_found"
+
+    @classmethod
+    def no_such(cls, what: str, item_id: str, *, field: str, hint: str = "") -> NotFound:
+        """``no task with id '…'`` naming the field that carried the id."""
+        return cls(f"no {what} with id {item_id!r}{hint}", field=field)
 
 
 class Conflict(PromptlydError):

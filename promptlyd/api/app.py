@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from promptlyd.api import library, misc, tasks
 from promptlyd.api.context import AppContext
@@ -31,11 +32,28 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         body = {"type": "not_found",
                 "message": f"no such endpoint: {request.method} {request.url.path}"}
     elif exc.status_code == 405:
+        allowed = allowed_methods(request.app.routes, request.scope["path"])
         body = {"type": "method_not_allowed",
-                "message": f"{request.method} is not allowed on {request.url.path}"}
+                "message": f"{request.method} is not allowed on {request.url.path} "
+                           f"(allowed: {', '.join(allowed)})"}
+        return JSON({"error": body}, status_code=405, headers={"Allow": ", ".join(allowed)})
     else:
         body = {"type": "http_error", "message": str(exc.detail)}
     return JSON({"error": body}, status_code=exc.status_code, headers=exc.headers)
+
+
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(routes: Iterable[BaseRoute], path: str) -> list[str]:
+    """Every method some route serves on ``path`` (one route per method, so Starlette's
+    own ``Allow`` lists only the first route's)."""
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.path_regex.match(path) and route.methods:
+            methods |= route.methods
+    rank = {m: i for i, m in enumerate(_METHOD_ORDER)}
+    return sorted(methods, key=lambda m: (rank.get(m, len(rank)), m))
 
 
 async def _bug(request: Request, exc: Exception) -> Response:

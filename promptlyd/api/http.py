@@ -12,10 +12,13 @@ from starlette.responses import JSONResponse, Response
 from promptlyd.api.context import AppContext
 from promptlyd.errors import NotFound, ValidationError
 from promptlyd.shapes import common as c
+from promptlyd.store.db import Row, Store
 
 MAX_BODY = 5_000_000
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
+MAX_PREVIEW = 1000  # GET …/next?n=
+DEFAULT_PREVIEW = 10
 
 
 class JSON(JSONResponse):
@@ -39,20 +42,25 @@ async def json_body(request: Request, *, optional: bool = False) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"request body is not valid JSON: {exc}") from None
+        raise ValidationError(f"request body is not valid JSON: {exc}") from exc
+
+
+def query_int(request: Request, name: str, *, default: int, maximum: int) -> int:
+    """A whole-number query parameter from 1 to ``maximum``; absent → ``default``."""
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise c.fail(name, f"{name} must be a whole number, got {text!r}") from exc
+    if not 1 <= value <= maximum:
+        raise c.fail(name, f"{name} must be between 1 and {maximum}, got {value}")
+    return value
 
 
 def query_limit(request: Request) -> int:
-    text = request.query_params.get("limit")
-    if text is None:
-        return DEFAULT_LIMIT
-    try:
-        value = int(text)
-    except ValueError:
-        raise c.fail("limit", f"limit must be a whole number, got {text!r}") from None
-    if not 1 <= value <= MAX_LIMIT:
-        raise c.fail("limit", f"limit must be between 1 and {MAX_LIMIT}, got {value}")
-    return value
+    return query_int(request, "limit", default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
 
 
 def check_org_query(request: Request) -> None:
@@ -66,8 +74,35 @@ def path_id(request: Request, name: str, what: str) -> str:
     """A path id; anything that is not a UUID cannot exist, so it is a 404."""
     value = str(request.path_params[name])
     if not c.is_uuid(value):
-        raise NotFound(f"no {what} with id {value!r} (ids are UUIDs)", field=name)
+        raise NotFound.no_such(what, value, field=name, hint=" (ids are UUIDs)")
     return str(uuid.UUID(value))  # braces, urn: and dashless spellings → the stored form
+
+
+# What one row of each table is called in messages.
+WHAT = {"tasks": "task", "runs": "run", "skills": "skill", "sources": "source"}
+
+
+def fetch(store: Store, table: str, item_id: str, field: str) -> Row:
+    """The row with this id, or the 404 naming ``field`` (the one place that says so)."""
+    row = store.get(table, item_id)
+    if row is None:
+        raise NotFound.no_such(WHAT[table], item_id, field=field)
+    return row
+
+
+def fetch_all(store: Store, table: str, ids: list[str], field: str) -> dict[str, Row]:
+    """Every row of ``ids``, or the 404 naming the first missing one."""
+    found = store.get_many(table, ids)
+    for item in ids:
+        if item not in found:
+            raise NotFound.no_such(WHAT[table], item, field=field)
+    return found
+
+
+def delete(store: Store, table: str, item_id: str, field: str) -> None:
+    """Delete the row, or the 404 naming ``field`` when there was none."""
+    if not store.delete(table, item_id):
+        raise NotFound.no_such(WHAT[table], item_id, field=field)
 
 
 def no_content() -> Response:

@@ -16,8 +16,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from promptlyd.api.http import JSON, check_org_query, ctx_of, json_body, no_content, path_id
-from promptlyd.errors import Conflict, NotAvailable, NotFound
+from promptlyd.api.http import (
+    JSON,
+    check_org_query,
+    ctx_of,
+    delete,
+    fetch,
+    json_body,
+    no_content,
+    path_id,
+)
+from promptlyd.errors import Conflict, NotAvailable
 from promptlyd.shapes import skills as skill_shape
 from promptlyd.shapes import sources as source_shape
 from promptlyd.skills.write import SkillWriter
@@ -26,13 +35,6 @@ from promptlyd.store.db import Row, Store
 from promptlyd.timeutil import iso
 
 log = logging.getLogger("promptlyd.api")
-
-
-def _get(store: Store, table: str, item_id: str, what: str, field: str) -> Row:
-    row = store.get(table, item_id)
-    if row is None:
-        raise NotFound(f"no {what} with id {item_id!r}", field=field)
-    return row
 
 
 def _crud(
@@ -68,7 +70,7 @@ def _crud(
             else:
                 row["slug"] = unique_slug(slugify(row["name"]), taken)
             store.insert(table, row)
-            return _get(store, table, row["id"], what, id_field)
+            return fetch(store, table, row["id"], id_field)
 
         created = await ctx.store.write(tx)
         return JSON(to_api(created, organization_id=ctx.organization_id), status_code=201)
@@ -76,7 +78,7 @@ def _crud(
     async def get(request: Request) -> Response:
         ctx = ctx_of(request)
         item_id = path_id(request, id_field, what)
-        row = await ctx.store.read(lambda s: _get(s, table, item_id, what, id_field))
+        row = await ctx.store.read(lambda s: fetch(s, table, item_id, id_field))
         return JSON(to_api(row, organization_id=ctx.organization_id))
 
     async def update(request: Request) -> Response:
@@ -85,7 +87,7 @@ def _crud(
         body = await json_body(request)
 
         def tx(store: Store) -> Row:
-            row = _get(store, table, item_id, what, id_field)
+            row = fetch(store, table, item_id, id_field)
             values = parse(body, creating=False, current_type=row["type"])
             changes = to_columns(values)
             changes = {k: v for k, v in changes.items() if row.get(k) != v}
@@ -97,15 +99,10 @@ def _crud(
         row = await ctx.store.write(tx)
         return JSON(to_api(row, organization_id=ctx.organization_id))
 
-    async def delete(request: Request) -> Response:
+    async def delete_item(request: Request) -> Response:
         ctx = ctx_of(request)
         item_id = path_id(request, id_field, what)
-
-        def tx(store: Store) -> None:
-            if not store.delete(table, item_id):
-                raise NotFound(f"no {what} with id {item_id!r}", field=id_field)
-
-        await ctx.store.write(tx)
+        await ctx.store.write(lambda s: delete(s, table, item_id, id_field))
         return no_content()
 
     return [
@@ -113,7 +110,7 @@ def _crud(
         Route(base, create, methods=["POST"]),
         Route(f"{base}/{{{id_field}}}", get, methods=["GET"]),
         Route(f"{base}/{{{id_field}}}", update, methods=["PATCH"]),
-        Route(f"{base}/{{{id_field}}}", delete, methods=["DELETE"]),
+        Route(f"{base}/{{{id_field}}}", delete_item, methods=["DELETE"]),
     ]
 
 
@@ -121,7 +118,7 @@ async def test_source(request: Request) -> Response:
     """Connect, list tools, store them. A failure is ``success: false``, never a 500."""
     ctx = ctx_of(request)
     source_id = path_id(request, "sourceId", "source")
-    row = await ctx.store.read(lambda s: _get(s, "sources", source_id, "source", "sourceId"))
+    row = await ctx.store.read(lambda s: fetch(s, "sources", source_id, "sourceId"))
     problem = source_shape.config_problem(row["type"], row["config"])
     if problem is not None:
         return JSON({"success": False, "message": problem, "tools": []})
@@ -168,7 +165,7 @@ async def create_skill(request: Request) -> Response:
 async def get_skill(request: Request) -> Response:
     ctx = ctx_of(request)
     skill_id = path_id(request, "skillId", "skill")
-    row = await ctx.store.read(lambda s: _get(s, "skills", skill_id, "skill", "skillId"))
+    row = await ctx.store.read(lambda s: fetch(s, "skills", skill_id, "skillId"))
     return JSON(skill_shape.skill_to_api(row, organization_id=ctx.organization_id))
 
 

@@ -10,7 +10,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from promptlyd import __version__
-from promptlyd.api.http import JSON, check_org_query, ctx_of, json_body, path_id, query_limit
+from promptlyd.api.http import (
+    JSON,
+    check_org_query,
+    ctx_of,
+    fetch,
+    json_body,
+    path_id,
+    query_limit,
+)
 from promptlyd.errors import NotAvailable, NotFound
 from promptlyd.shapes import common as c
 from promptlyd.shapes.runs import run_to_api
@@ -29,9 +37,7 @@ async def list_runs(request: Request) -> Response:
 async def get_run(request: Request) -> Response:
     ctx = ctx_of(request)
     run_id = path_id(request, "runId", "run")
-    row = await ctx.store.read(lambda s: s.get("runs", run_id))
-    if row is None:
-        raise NotFound(f"no run with id {run_id!r}", field="runId")
+    row = await ctx.store.read(lambda s: fetch(s, "runs", run_id, "runId"))
     return JSON(run_to_api(row))
 
 
@@ -67,8 +73,8 @@ async def get_model(request: Request) -> Response:
     resolved = ctx.catalog.resolve_id(model_id)
     info = ctx.catalog.get(resolved) if resolved else None
     if info is None:
-        raise NotFound(f"no model with id {model_id!r}; list them with GET /api/promptly/models",
-                       field="modelId")
+        raise NotFound.no_such("model", model_id, field="modelId",
+                               hint="; list them with GET /api/promptly/models")
     return JSON(info.to_api())
 
 

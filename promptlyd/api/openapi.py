@@ -1,8 +1,11 @@
 """``GET /api/promptly/openapi.json``: the machine-readable contract (OpenAPI 3.1).
 
 Schemas follow the seeds' reference field for field; promptlyd's additions are
-marked ``x-promptlyd: true``. A test checks that every route the app serves
-is described here and vice versa.
+marked ``x-promptlyd: true``. Request bodies are generated from the field tables
+the validators read (``shapes.fields``), and the task's response fields from the
+same specs, so limits and enums cannot drift from the checks. A test checks that
+every route the app serves is described here and vice versa, and another that
+the document and the validators agree.
 """
 
 from __future__ import annotations
@@ -10,11 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 from promptlyd import __version__
+from promptlyd.api import http
 from promptlyd.runs.states import DeliveryStatus, RunStatus, Trigger
+from promptlyd.shapes import common as c
+from promptlyd.shapes import fields as f
+from promptlyd.shapes import skills as skill_shape
+from promptlyd.shapes import sources as source_shape
+from promptlyd.shapes import tasks as task_shape
 
-UUID = {"type": "string", "format": "uuid"}
+UUID = dict(c.UUID_SCHEMA)
 TIME = {"type": "string", "format": "date-time"}
-DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -35,8 +43,17 @@ def _add(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "x-promptlyd": True}
 
 
+def _response(spec: f.FieldSpec) -> dict[str, Any]:
+    """A field as a response describes it: the type and enum, not the input limits."""
+    out = spec.schema(request=False)
+    out.pop("maxLength", None)
+    if out.get("pattern") == c.NOT_BLANK:
+        del out["pattern"]
+    return out
+
+
 DESTINATION = _obj({
-    "type": {"type": "string", "enum": ["email", "sms", "webhook"]},
+    "type": {"type": "string", "enum": list(task_shape.DESTINATION_TYPES)},
     "value": {"type": "string", "description": "Email address, phone number, or webhook URL"},
     "label": {"type": "string"},
 }, ["type", "value"])
@@ -48,22 +65,35 @@ SOURCE_CONFIG = _obj({
     "args": {"type": "array", "items": {"type": "string"}},
     "baseUrl": {"type": "string", "format": "uri"},
     "command": {"type": "string"},
-    "env": {"type": "object", "additionalProperties": {"type": "string"}},
-    "transport": {"type": "string", "enum": ["stdio", "http", "websocket"]},
+    "env": {"type": "object", "additionalProperties": {"anyOf": [
+        {"type": "string"},
+        _add(_obj({"secretName": {"type": "string"}}, ["secretName"]))]},
+        "description": "Values that look like secrets must be {secretName} references"},
+    "transport": {"type": "string", "enum": list(source_shape.TRANSPORTS)},
     "url": {"type": "string", "format": "uri"},
     "paths": _add({"type": "array", "items": {"type": "string"},
                    "description": "Folders a local source may read"}),
     "cwd": _add({"type": "string"}),
 })
+assert set(SOURCE_CONFIG["properties"]) == source_shape.CONFIG_FIELDS
 
-AUTH_TYPES = ["none", "oauth", "bearer", "basic", "header", "query", "api_key", "composio"]
+AUTH_TYPES = list(source_shape.AUTH_TYPES)
+AUTH_CONFIG = _obj({
+    "headerName": {"type": "string"}, "prefix": {"type": "string"},
+    "provider": {"type": "string"}, "secretName": _add({"type": "string"}),
+    "username": _add({"type": "string"}), "paramName": _add({"type": "string"}),
+})
+assert set(AUTH_CONFIG["properties"]) == source_shape.AUTH_CONFIG_FIELDS
+
+FRONTMATTER = _obj({"author": {"type": "string"},
+                    "requiredSources": {"type": "array", "items": {"type": "string"}},
+                    "tags": {"type": "array", "items": {"type": "string"}}})
+assert tuple(FRONTMATTER["properties"]) == skill_shape.FRONTMATTER_FIELDS
 
 SKILL = _obj({
     "id": UUID, "content": {"type": "string"}, "name": {"type": "string"},
     "category": {"type": "string"}, "createdAt": TIME, "description": {"type": "string"},
-    "frontmatter": _obj({"author": {"type": "string"},
-                         "requiredSources": {"type": "array", "items": {"type": "string"}},
-                         "tags": {"type": "array", "items": {"type": "string"}}}),
+    "frontmatter": _ref("SkillFrontmatter"),
     "iconUrl": {"type": "string", "format": "uri"}, "isPublic": {"type": "boolean"},
     "isUserInvocable": {"type": "boolean"}, "organizationId": UUID,
     "slug": {"type": "string"}, "updatedAt": TIME, "version": {"type": "number"},
@@ -72,13 +102,9 @@ SKILL = _obj({
 }, ["id", "content", "name"])
 
 SOURCE = _obj({
-    "id": UUID, "config": SOURCE_CONFIG, "name": {"type": "string"},
-    "type": {"type": "string", "enum": ["mcp", "api", "local"]},
-    "authConfig": _obj({"headerName": {"type": "string"}, "prefix": {"type": "string"},
-                        "provider": {"type": "string"},
-                        "secretName": _add({"type": "string"}),
-                        "username": _add({"type": "string"}),
-                        "paramName": _add({"type": "string"})}),
+    "id": UUID, "config": _ref("SourceConfig"), "name": {"type": "string"},
+    "type": {"type": "string", "enum": list(source_shape.TYPES)},
+    "authConfig": _ref("SourceAuthConfig"),
     "authType": {"type": "string", "enum": AUTH_TYPES},
     "composioConnected": {"type": "boolean"}, "composioToolkit": {"type": "string"},
     "createdAt": TIME, "description": {"type": "string"},
@@ -87,65 +113,26 @@ SOURCE = _obj({
     "tools": {"type": "array", "items": TOOL}, "updatedAt": TIME,
 }, ["id", "config", "name", "type"])
 
+# The input fields a task reports back, described from the validators' specs.
 TASK_FIELDS: dict[str, Any] = {
-    "cronExpression": {"type": "string"},
-    "deliveryEmail": {"type": "boolean"},
-    "deliveryEmailAddress": {"type": "string", "format": "email"},
-    "deliveryPhoneNumber": {"type": "string"},
-    "deliverySms": {"type": "boolean"},
-    "destinations": {"type": "array", "items": DESTINATION},
-    "model": {"type": "string"},
-    "schedule": {"type": "string", "enum": ["once", "hourly", "daily", "weekly"]},
-    "scheduleDays": {"type": "array", "items": {"type": "string", "enum": DAYS}},
-    "scheduleTime": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
-    "timezone": {"type": "string", "description": "IANA timezone"},
-    "hourlyInterval": _add({"type": "integer", "minimum": 1, "maximum": 168}),
-    "scheduledDate": _add({"type": "string", "format": "date"}),
-    "catchUpWindowHours": _add({"type": "number", "minimum": 0}),
-    "deliverOn": _add({"type": "string", "enum": ["always", "changed", "failure"],
-                       "description": "Which finished runs are delivered (default always)"}),
-}
-GUIDE_SPELLINGS: dict[str, Any] = {
-    "modelId": _add({"type": "string", "description": "= model"}),
-    "frequency": _add({"type": "string", "description": "= schedule"}),
-    "scheduledDay": _add({"description": "= scheduleDays (a day or an array)"}),
-    "scheduledTime": _add({"type": "string", "description": "= scheduleTime"}),
-    "isActive": {"type": "boolean", "description": "= status active/paused"},
-    "skills": _add({"type": "array", "items": {"type": "string"}, "description": "= skillIds"}),
-    "sources": _add({"type": "array", "items": {"type": "string"},
-                     "description": "= sourceIds"}),
+    spec.name: _response(spec) for spec in task_shape.TASK.fields
+    if spec.column is not None and spec.name not in ("status",)
 }
 
 TASK = _obj({
-    "id": UUID, "createdAt": TIME, "model": {"type": "string"}, "name": {"type": "string"},
-    "prompt": {"type": "string"},
-    "schedule": TASK_FIELDS["schedule"],
-    "status": {"type": "string", "enum": ["active", "paused", "completed"]},
-    **{k: v for k, v in TASK_FIELDS.items() if k not in ("model", "schedule")},
+    "id": UUID, "createdAt": TIME,
+    **TASK_FIELDS,
+    "status": _response(task_shape.TASK.by_name["status"]),
     "isActive": _add({"type": "boolean"}),
     "lastRunAt": {"type": ["string", "null"], "format": "date-time"},
     "nextRunAt": {"type": ["string", "null"], "format": "date-time"},
     "organizationId": UUID,
-    "skillIds": {"type": "array", "items": UUID}, "skills": {"type": "array", "items": SKILL},
+    "skillIds": {"type": "array", "items": UUID},
+    "skills": {"type": "array", "items": _ref("Skill")},
     "sourceIds": {"type": "array", "items": UUID},
-    "sources": {"type": "array", "items": SOURCE},
+    "sources": {"type": "array", "items": _ref("Source")},
     "updatedAt": TIME, "userId": {"type": "string"},
 }, ["id", "createdAt", "model", "name", "prompt", "schedule", "status"])
-
-TASK_CREATE = _obj({
-    "name": {"type": "string"}, "organizationId": UUID, "prompt": {"type": "string"},
-    **TASK_FIELDS,
-    "status": {"type": "string", "enum": ["active", "paused"]},
-    "skillIds": {"type": "array", "items": UUID}, "sourceIds": {"type": "array", "items": UUID},
-    **GUIDE_SPELLINGS,
-}, ["name", "prompt"])
-
-TASK_UPDATE = _obj({
-    "name": {"type": "string"}, "prompt": {"type": "string"}, **TASK_FIELDS,
-    "status": {"type": "string", "enum": ["active", "paused", "completed"]},
-    "skillIds": {"type": "array", "items": UUID}, "sourceIds": {"type": "array", "items": UUID},
-    "organizationId": UUID, **GUIDE_SPELLINGS,
-})
 
 RUN = _obj({
     "id": UUID, "completedAt": TIME, "costCents": {"type": "number"}, "createdAt": TIME,
@@ -195,32 +182,17 @@ ERROR = _obj({"error": _obj({"type": {"type": "string"}, "message": {"type": "st
                              "field": {"type": "string"}}, ["type", "message"])}, ["error"])
 
 SCHEMAS = {
-    "Task": TASK, "TaskCreateParams": TASK_CREATE, "TaskUpdateParams": TASK_UPDATE,
+    "Task": TASK,
     "TaskRun": RUN, "Skill": SKILL, "Source": SOURCE, "Tool": TOOL, "Destination": DESTINATION,
     "Model": MODEL, "Stats": STATS, "BillingStatus": BILLING, "Error": ERROR,
-    "SkillCreateParams": _obj({
-        "content": {"type": "string"}, "name": {"type": "string"}, "organizationId": UUID,
-        "category": {"type": "string"}, "description": {"type": "string"},
-        "frontmatter": {"type": "object"}, "iconUrl": {"type": "string", "format": "uri"},
-        "isPublic": {"type": "boolean"}, "isUserInvocable": {"type": "boolean"},
-        "slug": {"type": "string"}}, ["content", "name"]),
-    "SkillUpdateParams": _obj({
-        "category": {"type": "string"}, "content": {"type": "string"},
-        "description": {"type": "string"}, "frontmatter": {"type": "object"},
-        "isPublic": {"type": "boolean"}, "name": {"type": "string"},
-        "iconUrl": {"type": "string", "format": "uri"}, "isUserInvocable": {"type": "boolean"},
-        "organizationId": UUID}),
-    "SourceCreateParams": _obj({
-        "config": SOURCE_CONFIG, "name": {"type": "string"}, "organizationId": UUID,
-        "type": {"type": "string", "enum": ["mcp", "api", "local"]},
-        "authConfig": {"type": "object"}, "authType": {"type": "string", "enum": AUTH_TYPES},
-        "description": {"type": "string"}, "iconUrl": {"type": "string", "format": "uri"},
-        "slug": {"type": "string"}}, ["config", "name", "type"]),
-    "SourceUpdateParams": _obj({
-        "authConfig": {"type": "object"}, "authType": {"type": "string", "enum": AUTH_TYPES},
-        "config": SOURCE_CONFIG, "description": {"type": "string"},
-        "isActive": {"type": "boolean"}, "name": {"type": "string"},
-        "iconUrl": {"type": "string", "format": "uri"}, "organizationId": UUID}),
+    "TaskCreateParams": task_shape.TASK.document(creating=True),
+    "TaskUpdateParams": task_shape.TASK.document(creating=False),
+    "SkillCreateParams": skill_shape.SKILL.document(creating=True),
+    "SkillUpdateParams": skill_shape.SKILL.document(creating=False),
+    "SkillFrontmatter": FRONTMATTER,
+    "SourceCreateParams": source_shape.SOURCE.document(creating=True),
+    "SourceUpdateParams": source_shape.SOURCE.document(creating=False),
+    "SourceConfig": SOURCE_CONFIG, "SourceAuthConfig": AUTH_CONFIG,
     "SourceTestResponse": _obj({"message": {"type": "string"}, "success": {"type": "boolean"},
                                 "tools": {"type": "array", "items": TOOL}}),
 }
@@ -243,8 +215,10 @@ def _param(name: str, where: str = "path", schema: dict[str, Any] | None = None,
 
 
 ORG_Q = _param("organizationId", "query", UUID, required=False)
-LIMIT_Q = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 10000,
-                                    "default": 100}, required=False)
+LIMIT_Q = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": http.MAX_LIMIT,
+                                    "default": http.DEFAULT_LIMIT}, required=False)
+N_Q = _param("n", "query", {"type": "integer", "minimum": 1, "maximum": http.MAX_PREVIEW,
+                            "default": http.DEFAULT_PREVIEW}, required=False)
 
 
 def _op(summary: str, op_id: str, *, params: list[dict[str, Any]] | None = None,
@@ -266,6 +240,14 @@ def _array(name: str) -> dict[str, Any]:
     return _json({"type": "array", "items": _ref(name)})
 
 
+def _billing(op_id: str) -> dict[str, Any]:
+    op = _op("Not available in local mode", op_id, status="501",
+             ok=_json(_ref("Error"), "Not available in local mode"), errors=(400,))
+    op["requestBody"] = {"required": False, "content": {"application/json": {
+        "schema": _obj({"organizationId": UUID}, additional=True)}}}
+    return op
+
+
 def paths() -> dict[str, Any]:
     tid, sid, kid = _param("taskId"), _param("sourceId"), _param("skillId")
     return {
@@ -280,9 +262,11 @@ def paths() -> dict[str, Any]:
                              params=[_param("runId")], ok=_json(_ref("TaskRun")),
                              errors=(404, 409)))},
         "/api/promptly/stats": {"get": _op("Task execution statistics", "getStats",
-                                           params=[ORG_Q], ok=_json(_ref("Stats")))},
+                                           params=[ORG_Q], ok=_json(_ref("Stats")),
+                                           errors=(400,))},
         "/api/promptly/tasks": {
-            "get": _op("List all tasks", "listTasks", params=[ORG_Q], ok=_array("Task")),
+            "get": _op("List all tasks", "listTasks", params=[ORG_Q, LIMIT_Q],
+                       ok=_array("Task"), errors=(400,)),
             "post": _op("Create a task", "createTask", body="TaskCreateParams",
                         ok=_json(_ref("Task"), "Created"), status="201", errors=(400, 404)),
         },
@@ -299,15 +283,13 @@ def paths() -> dict[str, Any]:
         "/api/promptly/tasks/{taskId}/run": {
             "post": _op("Run a task now, regardless of its schedule", "runTask",
                         params=[tid], ok=_json(_ref("TaskRun"), "Created"), status="201",
-                        errors=(404,))},
+                        errors=(404, 409, 501))},
         "/api/promptly/tasks/{taskId}/runs": {
             "get": _op("Run history of a task", "listTaskRuns", params=[tid, LIMIT_Q],
                        ok=_array("TaskRun"), errors=(400, 404))},
         "/api/promptly/tasks/{taskId}/next": {
             "get": _add(_op("The next n fire times, in UTC and the task's zone", "previewTask",
-                            params=[tid, _param("n", "query", {"type": "integer", "minimum": 1,
-                                                               "maximum": 1000, "default": 10},
-                                                required=False)],
+                            params=[tid, N_Q],
                             ok=_json(_obj({
                                 "taskId": UUID, "status": {"type": "string"},
                                 "timezone": {"type": "string"},
@@ -328,7 +310,8 @@ def paths() -> dict[str, Any]:
             "delete": _op("Detach a skill", "detachSkill", params=[tid, kid],
                           status="204", errors=(404,))},
         "/api/promptly/sources": {
-            "get": _op("List sources", "listSources", params=[ORG_Q], ok=_array("Source")),
+            "get": _op("List sources", "listSources", params=[ORG_Q], ok=_array("Source"),
+                       errors=(400,)),
             "post": _op("Create a source", "createSource", body="SourceCreateParams",
                         ok=_json(_ref("Source"), "Created"), status="201",
                         errors=(400, 409)),
@@ -346,17 +329,20 @@ def paths() -> dict[str, Any]:
             "post": _op("Connect, list and store the source's tools", "testSource",
                         params=[sid], ok=_json(_ref("SourceTestResponse")), errors=(404,))},
         "/api/promptly/skills": {
-            "get": _op("List skills", "listSkills", params=[ORG_Q], ok=_array("Skill")),
+            "get": _op("List skills", "listSkills", params=[ORG_Q], ok=_array("Skill"),
+                       errors=(400,)),
             "post": _op("Create a skill", "createSkill", body="SkillCreateParams",
-                        ok=_json(_ref("Skill"), "Created"), status="201", errors=(400, 409)),
+                        ok=_json(_ref("Skill"), "Created"), status="201",
+                        errors=(400, 409, 501)),
         },
         "/api/promptly/skills/{skillId}": {
             "get": _op("Get a skill", "retrieveSkill", params=[kid], ok=_json(_ref("Skill")),
                        errors=(404,)),
             "patch": _op("Update a skill", "updateSkill", params=[kid],
-                         body="SkillUpdateParams", ok=_json(_ref("Skill")), errors=(400, 404)),
+                         body="SkillUpdateParams", ok=_json(_ref("Skill")),
+                         errors=(400, 404, 409, 501)),
             "delete": _op("Delete a skill", "deleteSkill", params=[kid], status="204",
-                          errors=(404,)),
+                          errors=(404, 501)),
         },
         "/api/promptly/models": {"get": _op("List models (catalog + discovered local models)",
                                             "listModels", ok=_array("Model"))},
@@ -366,13 +352,9 @@ def paths() -> dict[str, Any]:
                        ok=_json(_ref("Model")), errors=(404,))},
         "/api/promptly/billing/status": {
             "get": _op("This month's usage against the config's budget", "getBillingStatus",
-                       params=[ORG_Q], ok=_json(_ref("BillingStatus")))},
-        "/api/promptly/billing/checkout": {
-            "post": _op("Not available in local mode", "createCheckout", status="501",
-                        ok=_json(_ref("Error"), "Not available in local mode"))},
-        "/api/promptly/billing/portal": {
-            "post": _op("Not available in local mode", "createPortal", status="501",
-                        ok=_json(_ref("Error"), "Not available in local mode"))},
+                       params=[ORG_Q], ok=_json(_ref("BillingStatus")), errors=(400,))},
+        "/api/promptly/billing/checkout": {"post": _billing("createCheckout")},
+        "/api/promptly/billing/portal": {"post": _billing("createPortal")},
         "/api/promptly/health": {
             "get": _op("Daemon health", "health", ok=_json({"type": "object"}))},
         "/api/promptly/openapi.json": {

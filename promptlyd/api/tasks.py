@@ -11,12 +11,19 @@ from starlette.routing import Route
 
 from promptlyd.api.context import AppContext
 from promptlyd.api.http import (
+    DEFAULT_PREVIEW,
     JSON,
+    MAX_PREVIEW,
+    WHAT,
     check_org_query,
     ctx_of,
+    delete,
+    fetch,
+    fetch_all,
     json_body,
     no_content,
     path_id,
+    query_int,
     query_limit,
 )
 from promptlyd.errors import NotFound
@@ -27,8 +34,6 @@ from promptlyd.shapes.skills import skill_to_api
 from promptlyd.shapes.sources import source_to_api
 from promptlyd.store.db import Row, Store
 from promptlyd.timeutil import iso, parse_iso, to_ms
-
-KIND_WHAT = {"skills": "skill", "sources": "source"}
 
 
 def _expand(ctx: AppContext, store: Store, rows: list[Row]) -> list[dict[str, Any]]:
@@ -52,18 +57,8 @@ def _expand(ctx: AppContext, store: Store, rows: list[Row]) -> list[dict[str, An
     ]
 
 
-def _require(store: Store, kind: str, ids: list[str], field: str) -> None:
-    found = store.get_many(kind, ids)
-    for item in ids:
-        if item not in found:
-            raise NotFound(f"no {KIND_WHAT[kind]} with id {item!r}", field=field)
-
-
 def _get_task(store: Store, task_id: str) -> Row:
-    row = store.get("tasks", task_id)
-    if row is None:
-        raise NotFound(f"no task with id {task_id!r}", field="taskId")
-    return row
+    return fetch(store, "tasks", task_id, "taskId")
 
 
 async def list_tasks(request: Request) -> Response:
@@ -97,8 +92,8 @@ async def create_task(request: Request) -> Response:
     skill_ids, source_ids = inp.skill_ids or [], inp.source_ids or []
 
     def tx(store: Store) -> dict[str, Any]:
-        _require(store, "skills", skill_ids, "skillIds")
-        _require(store, "sources", source_ids, "sourceIds")
+        fetch_all(store, "skills", skill_ids, "skillIds")
+        fetch_all(store, "sources", source_ids, "sourceIds")
         store.insert("tasks", row)
         store.set_links("skills", row["id"], skill_ids)
         store.set_links("sources", row["id"], source_ids)
@@ -137,10 +132,10 @@ async def update_task(request: Request) -> Response:
         if schedule_changed or merged["status"] != row["status"]:
             changes["next_run_at"] = merged["next_run_at"] = shape.compute_next_run(merged, now)
         if inp.skill_ids is not None:
-            _require(store, "skills", inp.skill_ids, "skillIds")
+            fetch_all(store, "skills", inp.skill_ids, "skillIds")
             store.set_links("skills", task_id, inp.skill_ids)
         if inp.source_ids is not None:
-            _require(store, "sources", inp.source_ids, "sourceIds")
+            fetch_all(store, "sources", inp.source_ids, "sourceIds")
             store.set_links("sources", task_id, inp.source_ids)
         changes["updated_at"] = merged["updated_at"] = iso(now)
         store.update("tasks", task_id, changes)
@@ -156,17 +151,13 @@ async def delete_task(request: Request) -> Response:
     ctx = ctx_of(request)
     task_id = path_id(request, "taskId", "task")
 
-    def tx(store: Store) -> None:
-        if not store.delete("tasks", task_id):
-            raise NotFound(f"no task with id {task_id!r}", field="taskId")
-
-    await ctx.store.write(tx)
+    await ctx.store.write(lambda s: delete(s, "tasks", task_id, "taskId"))
     ctx.task_deleted(task_id)
     return JSON({"success": True})
 
 
 def _link_routes(kind: str) -> tuple[Route, Route]:
-    what = KIND_WHAT[kind]
+    what = WHAT[kind]
     body_field = f"{what}Id"
     path_field = f"{what}Id"
 
@@ -181,7 +172,7 @@ def _link_routes(kind: str) -> tuple[Route, Route]:
 
         def tx(store: Store) -> None:
             _get_task(store, task_id)
-            _require(store, kind, [item_id], body_field)
+            fetch_all(store, kind, [item_id], body_field)
             if store.attach(kind, task_id, item_id):
                 store.update("tasks", task_id, {"updated_at": iso(ctx.clock.now())})
 
@@ -242,13 +233,7 @@ async def preview(request: Request) -> Response:
 
     ctx = ctx_of(request)
     task_id = path_id(request, "taskId", "task")
-    text = request.query_params.get("n", "10")
-    try:
-        n = int(text)
-    except ValueError:
-        raise c.fail("n", f"n must be a whole number, got {text!r}") from None
-    if not 1 <= n <= 1000:
-        raise c.fail("n", f"n must be between 1 and 1000, got {n}")
+    n = query_int(request, "n", default=DEFAULT_PREVIEW, maximum=MAX_PREVIEW)
     row = await ctx.store.read(lambda s: _get_task(s, task_id))
     spec = shape.spec_of(row)
     zone = ZoneInfo(row["timezone"])

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import click
 from click_default_group import DefaultGroup
 
+from promptlyd.errors import PromptlydError
+
 if TYPE_CHECKING:
     from promptlyd.client import Promptly
 
@@ -28,7 +30,7 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 SHORT = 8
 
 
-class CliError(click.ClickException):
+class CliError(click.ClickException, PromptlydError):  # type: ignore[misc]  # both set .message
     """Printed as ``Error: <message>`` on stderr; exits 1."""
 
     exit_code = EXIT_ERROR

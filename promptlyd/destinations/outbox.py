@@ -14,11 +14,10 @@ from promptlyd.destinations.base import Attempt
 from promptlyd.destinations.policy import skip_reason
 from promptlyd.destinations.retry import Step
 from promptlyd.destinations.targets import effective, mask
+from promptlyd.runs.states import FINISHED, DeliveryStatus, OutboxStatus, RunStatus
 from promptlyd.store import outbox as sql
 from promptlyd.store.db import Row, Store
 from promptlyd.timeutil import iso
-
-FINISHED = ("completed", "failed")
 
 
 def message_id(delivery_id: str) -> str:
@@ -32,7 +31,7 @@ def plan(task: Mapping[str, Any], run: Mapping[str, Any],
          ) -> list[Row]:
     """One outbox row per destination of ``task`` for the finished ``run``: pending (due
     now) or skipped with the reason. ``force`` (redeliver) ignores ``deliverOn``."""
-    failed = run["status"] == "failed"
+    failed = run["status"] == RunStatus.FAILED
     stamp = iso(now)
     rows: list[Row] = []
     for position, dest in enumerate(effective(task)):
@@ -44,7 +43,7 @@ def plan(task: Mapping[str, Any], run: Mapping[str, Any],
             "id": new_id(), "run_id": run["id"], "task_id": run["task_id"],
             "position": position, "type": dest["type"], "target": dest["value"],
             "label": dest.get("label"), "event": "run.failed" if failed else "run.completed",
-            "status": "skipped" if reason else "pending", "attempts": 0,
+            "status": OutboxStatus.SKIPPED if reason else OutboxStatus.PENDING, "attempts": 0,
             "last_error": reason, "next_attempt_at": None if reason else stamp,
             "created_at": stamp,
         })
@@ -60,8 +59,9 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> tuple[str | None, list[dict[
     if not rows:
         return None, None
     statuses = {r["status"] for r in rows}
-    status = ("pending" if "pending" in statuses else "failed" if "failed" in statuses
-              else "delivered")
+    status = (DeliveryStatus.PENDING if OutboxStatus.PENDING in statuses
+              else DeliveryStatus.FAILED if OutboxStatus.FAILED in statuses
+              else DeliveryStatus.DELIVERED)
     summary = []
     for r in rows:
         item: dict[str, Any] = {
@@ -70,7 +70,7 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> tuple[str | None, list[dict[
         }
         if r.get("label"):
             item["label"] = r["label"]
-        if r["status"] == "skipped":
+        if r["status"] == OutboxStatus.SKIPPED:
             item["reason"] = r.get("last_error")
         else:
             for key, col in (("lastCode", "last_code"), ("lastError", "last_error"),
@@ -106,9 +106,9 @@ def record(store: Store, delivery_id: str, attempts: int, attempt: Attempt, step
         return None
     sql.update_delivery(store, delivery_id, {
         "status": step.status, "attempts": attempts, "last_code": attempt.code,
-        "last_error": None if step.status == "delivered" else step.detail,
+        "last_error": None if step.status == OutboxStatus.DELIVERED else step.detail,
         "next_attempt_at": iso(step.next_attempt_at) if step.next_attempt_at else None,
-        "delivered_at": iso(now) if step.status == "delivered" else None,
+        "delivered_at": iso(now) if step.status == OutboxStatus.DELIVERED else None,
     })
     refresh(store, row["run_id"])
     return sql.get_delivery(store, delivery_id)

@@ -14,13 +14,14 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from promptlyd.destinations.base import Attempt, Outcome
+from promptlyd.runs.states import OutboxStatus
 
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0  # a Retry-After further out is capped at a day
 
 
 @dataclass(frozen=True)
 class Step:
-    status: str  # "pending" (try again at next_attempt_at) | "delivered" | "failed"
+    status: OutboxStatus  # pending: try again at next_attempt_at
     next_attempt_at: datetime | None = None
     detail: str | None = None
 
@@ -29,16 +30,17 @@ def after_attempt(attempt: Attempt, attempts_made: int, schedule: Sequence[float
                   now: datetime) -> Step:
     """The delivery's state after its ``attempts_made``-th attempt reported ``attempt``."""
     if attempt.outcome is Outcome.SENT:
-        return Step("delivered")
+        return Step(OutboxStatus.DELIVERED)
     if attempt.outcome is Outcome.FINAL:
-        return Step("failed", detail=attempt.detail)
+        return Step(OutboxStatus.FAILED, detail=attempt.detail)
     if attempts_made > len(schedule):
         tries = "attempt" if attempts_made == 1 else "attempts"
-        return Step("failed", detail=f"gave up after {attempts_made} {tries}: {attempt.detail}")
+        return Step(OutboxStatus.FAILED,
+                    detail=f"gave up after {attempts_made} {tries}: {attempt.detail}")
     delay = float(schedule[attempts_made - 1])
     if attempt.retry_after_seconds is not None:
         delay = max(delay, min(attempt.retry_after_seconds, MAX_RETRY_AFTER_SECONDS))
-    return Step("pending", next_attempt_at=now + timedelta(seconds=delay),
+    return Step(OutboxStatus.PENDING, next_attempt_at=now + timedelta(seconds=delay),
                 detail=attempt.detail)
 
 

@@ -26,6 +26,7 @@ from promptlyd.destinations.render import payload_run
 from promptlyd.destinations.retry import after_attempt
 from promptlyd.destinations.targets import mask
 from promptlyd.errors import Conflict, NotFound
+from promptlyd.runs.states import FINISHED, OutboxStatus
 from promptlyd.shapes.runs import run_to_api
 from promptlyd.shapes.skills import skill_to_api
 from promptlyd.shapes.sources import source_to_api
@@ -146,10 +147,10 @@ class DeliveryWorker:
             await self.store.write(
                 lambda s: outbox.record(s, row["id"], attempts, attempt, step, now))
             target = mask(row["type"], row["target"])
-            if step.status == "delivered":
+            if step.status == OutboxStatus.DELIVERED:
                 log.info("run %s delivered to %s %s (attempt %d)", row["run_id"][:8],
                          row["type"], target, attempts)
-            elif step.status == "failed":
+            elif step.status == OutboxStatus.FAILED:
                 log.warning("run %s: delivery to %s %s failed: %s", row["run_id"][:8],
                             row["type"], target, step.detail)
             else:
@@ -191,7 +192,7 @@ class DeliveryWorker:
             run = store.get("runs", run_id)
             if run is None:
                 raise NotFound(f"no run with id {run_id!r}", field="runId")
-            if run["status"] not in outbox.FINISHED:
+            if run["status"] not in FINISHED:
                 raise Conflict(f"run {run_id} is still {run['status']}; redeliver it once it "
                                "has finished", field="runId")
             if outbox.requeue(store, run, now) == 0:

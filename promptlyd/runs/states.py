@@ -38,6 +38,15 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"  # a destination refused or never answered; the output is kept
 
 
+class OutboxStatus(StrEnum):
+    """One destination's row in the delivery outbox (the run's ``deliveries`` items)."""
+
+    PENDING = "pending"  # due at next_attempt_at (now, or after a retry delay)
+    DELIVERED = "delivered"  # the receiver accepted it
+    FAILED = "failed"  # refused for good, or the retry schedule ran out
+    SKIPPED = "skipped"  # deliverOn said no (the reason is kept)
+
+
 class Trigger(StrEnum):
     MANUAL = "manual"  # POST /tasks/{id}/run
     SCHEDULE = "schedule"  # the scheduler, on time

@@ -46,7 +46,9 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 from promptlyd.errors import ValidationError
 
 __all__ = [
+    "MAX_INTERVAL_HOURS",
     "SCHEDULES",
+    "TIME_PATTERN",
     "WEEKDAYS",
     "ScheduleError",
     "ScheduleSpec",
@@ -83,6 +85,8 @@ class ScheduleError(ValidationError):
 # ---------------------------------------------------------------- validators
 
 _HHMM = re.compile(r"([0-9]{2}):([0-9]{2})")
+# What parse_time accepts, as a JSON Schema pattern (for the API document).
+TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 _YMD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 

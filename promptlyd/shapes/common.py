@@ -14,7 +14,17 @@ from promptlyd.errors import ValidationError
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _PHONE = re.compile(r"^\+?[1-9]\d{6,14}$")
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+_SLUG = re.compile(SLUG_PATTERN)
+
+# Default limits, and how the document describes them (shapes.fields).
+MAX_STRING = 10_000
+MAX_ITEMS = 1000
+MAX_EMAIL = 320
+MAX_PHONE = 40
+MAX_URL = 4096
+NOT_BLANK = r"\S"  # JSON Schema patterns search: some character that is not whitespace
+UUID_SCHEMA: dict[str, str] = {"type": "string", "format": "uuid"}
 
 UNSET: Any = object()  # "not sent" — distinct from an explicit null
 
@@ -46,7 +56,8 @@ def _kind(value: Any) -> str:
             list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
 
 
-def string(value: Any, field: str, *, max_len: int = 10_000, allow_empty: bool = False) -> str:
+def string(value: Any, field: str, *, max_len: int = MAX_STRING,
+           allow_empty: bool = False) -> str:
     if not isinstance(value, str):
         raise fail(field, f"{field} must be a string, got {_kind(value)}")
     if not allow_empty and not value.strip():
@@ -86,7 +97,7 @@ def integer(value: Any, field: str, *, minimum: int | None = None,
     return value
 
 
-def string_list(value: Any, field: str, *, max_items: int = 1000) -> list[str]:
+def string_list(value: Any, field: str, *, max_items: int = MAX_ITEMS) -> list[str]:
     if not isinstance(value, list):
         raise fail(field, f"{field} must be an array of strings, got {_kind(value)}")
     if len(value) > max_items:
@@ -109,8 +120,8 @@ def uuid_str(value: Any, field: str) -> str:
         raise fail(field, f"{field} must be a UUID string, got {_kind(value)}")
     try:
         parsed = uuid.UUID(value)
-    except ValueError:
-        raise fail(field, f"{field} must be a UUID, got {value!r}") from None
+    except ValueError as exc:
+        raise fail(field, f"{field} must be a UUID, got {value!r}") from exc
     return str(parsed)
 
 
@@ -128,22 +139,22 @@ def uuid_list(value: Any, field: str) -> list[str]:
     for item in items:
         try:
             norm = str(uuid.UUID(item))
-        except ValueError:
-            raise fail(field, f"{field} must contain UUIDs, got {item!r}") from None
+        except ValueError as exc:
+            raise fail(field, f"{field} must contain UUIDs, got {item!r}") from exc
         if norm not in out:
             out.append(norm)
     return out
 
 
 def email(value: Any, field: str) -> str:
-    text = string(value, field, max_len=320).strip()
+    text = string(value, field, max_len=MAX_EMAIL).strip()
     if not _EMAIL.match(text):
         raise fail(field, f"{field} must be an email address like me@example.com, got {value!r}")
     return text
 
 
 def phone(value: Any, field: str) -> str:
-    text = string(value, field, max_len=40)
+    text = string(value, field, max_len=MAX_PHONE)
     compact = re.sub(r"[\s().-]", "", text)
     if not _PHONE.match(compact):
         raise fail(field, f"{field} must be a phone number in international format "
@@ -152,7 +163,7 @@ def phone(value: Any, field: str) -> str:
 
 
 def url(value: Any, field: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
-    text = string(value, field, max_len=4096).strip()
+    text = string(value, field, max_len=MAX_URL).strip()
     parts = urlsplit(text)
     if parts.scheme not in schemes or not parts.netloc:
         raise fail(field, f"{field} must be a {' or '.join(s + '://' for s in schemes)} URL, "

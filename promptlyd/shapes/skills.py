@@ -11,47 +11,53 @@ from collections.abc import Mapping
 from typing import Any
 
 from promptlyd.shapes import common as c
+from promptlyd.shapes import fields as f
 
-CREATE_FIELDS = {"content", "name", "organizationId", "category", "description", "frontmatter",
-                 "iconUrl", "isPublic", "isUserInvocable", "slug"}
-PATCH_FIELDS = {"category", "content", "description", "frontmatter", "isPublic", "name",
-                "iconUrl", "isUserInvocable", "organizationId"}
-COLUMNS = {"content": "content", "name": "name", "category": "category",
-           "description": "description", "frontmatter": "frontmatter", "iconUrl": "icon_url",
-           "isPublic": "is_public", "isUserInvocable": "is_user_invocable", "slug": "slug"}
-NULLABLE = {"category", "description", "frontmatter", "iconUrl", "isPublic", "isUserInvocable"}
 MAX_CONTENT = 1_000_000
+
+
+def _frontmatter(spec: f.FieldSpec, value: Any, sent: str) -> dict[str, Any]:
+    return parse_frontmatter(value)
+
+
+FRONTMATTER = f.Kind("frontmatter", _frontmatter,
+                     lambda s: {"$ref": "#/components/schemas/SkillFrontmatter"})
+
+# One definition of each skill field: the validator and the OpenAPI document read it.
+SKILL = f.Shape("a skill", (
+    f.FieldSpec("name", f.STRING, max_len=200, strip=True, required=True, column="name"),
+    f.FieldSpec("content", f.STRING, max_len=MAX_CONTENT, required=True, column="content",
+                description="The skill's instructions (markdown)"),
+    f.FieldSpec("category", f.STRING, max_len=2000, allow_empty=True, nullable=True,
+                column="category"),
+    f.FieldSpec("description", f.STRING, max_len=2000, allow_empty=True, nullable=True,
+                column="description"),
+    f.FieldSpec("frontmatter", FRONTMATTER, nullable=True, column="frontmatter"),
+    f.FieldSpec("iconUrl", f.URL, nullable=True, column="icon_url"),
+    f.FieldSpec("isPublic", f.BOOLEAN, nullable=True, column="is_public"),
+    f.FieldSpec("isUserInvocable", f.BOOLEAN, nullable=True, column="is_user_invocable"),
+    f.FieldSpec("slug", f.SLUG, on_patch=False, column="slug",
+                description="Chosen from the name when left out; fixed once created"),
+    f.FieldSpec("organizationId", f.UUID, null_is_absent=True),
+))
+COLUMNS = SKILL.columns()
 
 
 def parse_skill_input(body: Any, *, creating: bool) -> dict[str, Any]:
     body = c.expect_object(body)
-    c.reject_unknown(body, CREATE_FIELDS if creating else PATCH_FIELDS, "a skill")
+    c.reject_unknown(body, SKILL.allowed(creating=creating), SKILL.what)
     out: dict[str, Any] = {}
     for key, value in body.items():
+        spec = SKILL.by_name[key]
         if value is None:
-            if key in NULLABLE and not creating:
+            if f.check_null(spec, key, creating=creating):
                 out[key] = None
-            elif key not in NULLABLE and key != "organizationId":
-                raise c.fail(key, f"{key} must not be null")
             continue
-        if key == "content":
-            out[key] = c.string(value, key, max_len=MAX_CONTENT)
-        elif key == "name":
-            out[key] = c.string(value, key, max_len=200).strip()
-        elif key in ("category", "description"):
-            out[key] = c.string(value, key, max_len=2000, allow_empty=True)
-        elif key == "iconUrl":
-            out[key] = c.url(value, key)
-        elif key in ("isPublic", "isUserInvocable"):
-            out[key] = c.boolean(value, key)
-        elif key == "slug":
-            out[key] = c.slug(value, key)
-        elif key == "frontmatter":
-            out[key] = parse_frontmatter(value)
-        elif key == "organizationId":
-            c.uuid_str(value, key)
+        checked = spec.check(value, key)
+        if key != "organizationId":
+            out[key] = checked
     if creating:
-        for required in ("name", "content"):
+        for required in SKILL.required():
             if required not in out:
                 raise c.fail(required, f"{required} is required")
     return out

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from promptlyd.shapes import common as c
+from promptlyd.shapes import fields as f
 
 TYPES = ("mcp", "api", "local")
 TRANSPORTS = ("stdio", "http", "websocket")
@@ -18,59 +19,65 @@ UNSUPPORTED_AUTH = {
     "composio": "authType 'composio' needs the hosted Composio service and is not supported "
                 "locally; connect the tool's own MCP server or API instead",
 }
-CREATE_FIELDS = {"config", "name", "organizationId", "type", "authConfig", "authType",
-                 "description", "iconUrl", "slug"}
-PATCH_FIELDS = {"authConfig", "authType", "config", "description", "isActive", "name",
-                "iconUrl", "organizationId"}
 CONFIG_FIELDS = {"args", "baseUrl", "command", "env", "transport", "url", "paths", "cwd"}
 AUTH_CONFIG_FIELDS = {"headerName", "prefix", "provider", "secretName", "username",
                       "paramName"}
 SECRET_LOOKING = {"token", "password", "apiKey", "api_key", "secret", "value", "key"}
 _SECRET_ENV = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_KEY|PRIVATE_KEY)$",
                          re.IGNORECASE)
-COLUMNS = {"config": "config", "name": "name", "type": "type", "authConfig": "auth_config",
-           "authType": "auth_type", "description": "description", "iconUrl": "icon_url",
-           "slug": "slug", "isActive": "is_active"}
+
+
+def _auth_type(spec: f.FieldSpec, value: Any, sent: str) -> str:
+    kind = c.enum(value, sent, spec.enum)
+    if kind in UNSUPPORTED_AUTH:
+        raise c.fail(sent, UNSUPPORTED_AUTH[kind])
+    return kind
+
+
+AUTH_TYPE = f.Kind("authType", _auth_type, f.ENUM.schema)
+AUTH_CONFIG = f.Kind("authConfig", lambda s, v, sent: parse_auth_config(v),
+                     lambda s: {"$ref": "#/components/schemas/SourceAuthConfig"})
+CONFIG = f.Kind("config", lambda s, v, sent: c.expect_object(v, "config", what="config"),
+                lambda s: {"$ref": "#/components/schemas/SourceConfig"})
+
+# One definition of each source field: the validator and the OpenAPI document read it.
+SOURCE = f.Shape("a source", (
+    f.FieldSpec("name", f.STRING, max_len=200, strip=True, required=True, column="name"),
+    f.FieldSpec("type", f.ENUM, enum=TYPES, required=True, on_patch=False, column="type"),
+    f.FieldSpec("config", CONFIG, required=True, column="config",
+                description="What the type needs: command/args/env/url (mcp), baseUrl (api), "
+                            "paths (local); checked for the type"),
+    f.FieldSpec("authType", AUTH_TYPE, enum=AUTH_TYPES, null_is_absent=True,
+                column="auth_type",
+                description="oauth and composio are not supported locally"),
+    f.FieldSpec("authConfig", AUTH_CONFIG, nullable=True, null_is_absent=True,
+                column="auth_config"),
+    f.FieldSpec("description", f.STRING, max_len=2000, allow_empty=True, nullable=True,
+                column="description"),
+    f.FieldSpec("iconUrl", f.URL, nullable=True, column="icon_url"),
+    f.FieldSpec("slug", f.SLUG, null_is_absent=True, on_patch=False, column="slug"),
+    f.FieldSpec("isActive", f.BOOLEAN, on_create=False, column="is_active"),
+    f.FieldSpec("organizationId", f.UUID, null_is_absent=True),
+))
+COLUMNS = SOURCE.columns()
 
 
 def parse_source_input(body: Any, *, creating: bool, current_type: str | None = None
                        ) -> dict[str, Any]:
     body = c.expect_object(body)
-    c.reject_unknown(body, CREATE_FIELDS if creating else PATCH_FIELDS, "a source")
+    c.reject_unknown(body, SOURCE.allowed(creating=creating), SOURCE.what)
     out: dict[str, Any] = {}
     for key, value in body.items():
+        spec = SOURCE.by_name[key]
         if value is None:
-            if key in ("authConfig", "description", "iconUrl") and not creating:
+            if f.check_null(spec, key, creating=creating):
                 out[key] = None
-            elif key not in ("authConfig", "authType", "description", "iconUrl", "slug",
-                             "organizationId"):
-                raise c.fail(key, f"{key} must not be null")
             continue
-        if key == "name":
-            out[key] = c.string(value, key, max_len=200).strip()
-        elif key == "type":
-            out[key] = c.enum(value, key, TYPES)
-        elif key == "authType":
-            kind = c.enum(value, key, AUTH_TYPES)
-            if kind in UNSUPPORTED_AUTH:
-                raise c.fail(key, UNSUPPORTED_AUTH[kind])
-            out[key] = kind
-        elif key == "authConfig":
-            out[key] = parse_auth_config(value)
-        elif key == "description":
-            out[key] = c.string(value, key, max_len=2000, allow_empty=True)
-        elif key == "iconUrl":
-            out[key] = c.url(value, key)
-        elif key == "slug":
-            out[key] = c.slug(value, key)
-        elif key == "isActive":
-            out[key] = c.boolean(value, key)
-        elif key == "config":
-            out[key] = c.expect_object(value, "config", what="config")
-        elif key == "organizationId":
-            c.uuid_str(value, key)
+        checked = spec.check(value, key)
+        if key != "organizationId":
+            out[key] = checked
     if creating:
-        for required in ("name", "type", "config"):
+        for required in SOURCE.required():
             if required not in out:
                 raise c.fail(required, f"{required} is required")
     source_type: str | None = out.get("type", current_type)

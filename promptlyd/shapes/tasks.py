@@ -12,41 +12,66 @@ from promptlyd.destinations.policy import DEFAULT_DELIVER_ON, DELIVER_ON
 from promptlyd.destinations.targets import effective, legacy_view
 from promptlyd.scheduling import triggers as sched
 from promptlyd.shapes import common as c
+from promptlyd.shapes import fields as f
 from promptlyd.timeutil import iso, parse_iso
 
+# The states of a task: ``active`` is scheduled; ``paused`` is kept but not fired;
+# ``completed`` is a ``once`` that has fired (it cannot be created so).
 STATUSES = ("active", "paused", "completed")
 DESTINATION_TYPES = ("email", "sms", "webhook")
 
-# The guide's spellings → the reference's (SPEC §3).
-ALIASES = {
-    "modelId": "model",
-    "frequency": "schedule",
-    "scheduledDay": "scheduleDays",
-    "scheduledDays": "scheduleDays",
-    "scheduledTime": "scheduleTime",
-    "isActive": "status",
-    "sources": "sourceIds",
-    "skills": "skillIds",
-}
+
+def _destinations(spec: f.FieldSpec, value: Any, sent: str) -> list[dict[str, str]]:
+    return parse_destinations(value, sent)
+
+
+DESTINATIONS = f.Kind("destinations", _destinations,
+                      lambda s: {"type": "array", "items": {"$ref": "#/components/schemas/"
+                                                                     "Destination"}})
+
+# One definition of each task field: the validator and the OpenAPI document read it.
+TASK = f.Shape("a task", (
+    f.FieldSpec("name", f.STRING, max_len=200, strip=True, required=True, column="name"),
+    f.FieldSpec("prompt", f.STRING, max_len=200_000, required=True, column="prompt"),
+    f.FieldSpec("model", f.STRING, max_len=300, strip=True, aliases=("modelId",),
+                column="model", description="provider/model, e.g. openai/gpt-4o-mini"),
+    f.FieldSpec("schedule", f.ENUM, enum=sched.SCHEDULES, aliases=("frequency",),
+                column="schedule"),
+    f.FieldSpec("scheduleTime", f.TIME, aliases=("scheduledTime",), column="schedule_time",
+                nullable=True),
+    f.FieldSpec("scheduleDays", f.DAYS, max_items=7 * 4, aliases=("scheduledDays",),
+                column="schedule_days", nullable=True),
+    f.FieldSpec("scheduledDay", f.DAYS, max_items=7 * 4, same_as="scheduleDays",
+                addition=True, description="= scheduleDays (a day or an array)", nullable=True),
+    f.FieldSpec("hourlyInterval", f.INTERVAL, minimum=1, maximum=sched.MAX_INTERVAL_HOURS,
+                addition=True, column="hourly_interval", nullable=True),
+    f.FieldSpec("scheduledDate", f.DATE, addition=True, column="scheduled_date", nullable=True),
+    f.FieldSpec("cronExpression", f.CRON, max_len=200, strip=True, column="cron_expression",
+                nullable=True),
+    f.FieldSpec("timezone", f.ZONE, max_len=100, strip=True, column="timezone",
+                description="IANA timezone"),
+    f.FieldSpec("status", f.ENUM, enum=STATUSES, column="status",
+                description="a new task starts active or paused"),
+    f.FieldSpec("isActive", f.ACTIVE, same_as="status",
+                description="= status active/paused"),
+    f.FieldSpec("deliveryEmail", f.BOOLEAN, column="delivery_email", nullable=True),
+    f.FieldSpec("deliveryEmailAddress", f.EMAIL, column="delivery_email_address", nullable=True),
+    f.FieldSpec("deliverySms", f.BOOLEAN, column="delivery_sms", nullable=True),
+    f.FieldSpec("deliveryPhoneNumber", f.PHONE, column="delivery_phone_number", nullable=True),
+    f.FieldSpec("destinations", DESTINATIONS,
+                column="destinations", nullable=True),
+    f.FieldSpec("deliverOn", f.ENUM, enum=DELIVER_ON, addition=True, column="deliver_on",
+                nullable=True, description="always (default), changed or failure"),
+    f.FieldSpec("catchUpWindowHours", f.NUMBER, minimum=0, maximum=MAX_CATCH_UP_WINDOW_HOURS,
+                addition=True, column="catch_up_window_hours", nullable=True),
+    f.FieldSpec("skillIds", f.UUIDS, aliases=("skills",)),
+    f.FieldSpec("sourceIds", f.UUIDS, aliases=("sources",)),
+    f.FieldSpec("organizationId", f.UUID, null_is_absent=True),
+))
 # API field → column.
-COLUMNS = {
-    "name": "name", "prompt": "prompt", "model": "model", "schedule": "schedule",
-    "scheduleTime": "schedule_time", "scheduleDays": "schedule_days",
-    "hourlyInterval": "hourly_interval", "scheduledDate": "scheduled_date",
-    "cronExpression": "cron_expression", "timezone": "timezone", "status": "status",
-    "deliveryEmail": "delivery_email", "deliveryEmailAddress": "delivery_email_address",
-    "deliverySms": "delivery_sms", "deliveryPhoneNumber": "delivery_phone_number",
-    "destinations": "destinations", "catchUpWindowHours": "catch_up_window_hours",
-    "deliverOn": "deliver_on",
-}
+COLUMNS = TASK.columns()
 SCHEDULE_FIELDS = ("schedule", "scheduleTime", "scheduleDays", "hourlyInterval",
                    "scheduledDate", "cronExpression", "timezone")
-# Fields that may be cleared with an explicit null on PATCH.
-NULLABLE = {"scheduleTime", "scheduleDays", "hourlyInterval", "scheduledDate", "cronExpression",
-            "deliveryEmailAddress", "deliveryPhoneNumber", "destinations", "catchUpWindowHours",
-            "deliveryEmail", "deliverySms", "deliverOn"}
-CREATE_FIELDS = {*COLUMNS, "organizationId", "skillIds", "sourceIds"}
-PATCH_FIELDS = CREATE_FIELDS
 
 
 @dataclass
@@ -63,12 +88,11 @@ def parse_task_input(
 ) -> TaskInput:
     """Validate a create or PATCH body. Raises ValidationError naming the field."""
     body = c.expect_object(body)
-    allowed = CREATE_FIELDS | set(ALIASES)
-    c.reject_unknown(body, allowed, "a task")
+    c.reject_unknown(body, TASK.allowed(creating=creating), TASK.what)
     canon: dict[str, Any] = {}
     sent_as: dict[str, str] = {}
     for key, value in body.items():
-        name = ALIASES.get(key, key)
+        name = TASK.canonical(key)
         if name in canon and sent_as[name] != key:
             other = sent_as[name]
             if name == "status" and {key, other} == {"status", "isActive"}:
@@ -88,78 +112,27 @@ def parse_task_input(
     out: dict[str, Any] = {}
     for name, value in canon.items():
         field = sent_as[name]
+        spec = TASK.by_name[field]
         if value is None:
-            if name in NULLABLE and not creating:
+            if f.check_null(spec, field, creating=creating):
                 out[name] = None
-                continue
-            if name in NULLABLE or name == "organizationId":
-                continue  # null on create = not given
-            raise c.fail(field, f"{field} must not be null")
-        out[name] = _check_field(name, field, value, check_model)
+            continue
+        out[name] = spec.check(value, field)
+        if name == "model":
+            out[name] = check_model(out[name], field)
 
     result = TaskInput(values=out)
     result.skill_ids = out.pop("skillIds", None)
     result.source_ids = out.pop("sourceIds", None)
     out.pop("organizationId", None)
     if creating:
-        for required in ("name", "prompt"):
+        for required in TASK.required():
             if required not in out:
                 raise c.fail(required, f"{required} is required")
         if out.get("status") == "completed":
             raise c.fail(sent_as.get("status", "status"),
                          "a new task cannot start as completed; use active or paused")
     return result
-
-
-def _check_field(name: str, field: str, value: Any, check_model: Callable[[str, str], str]) -> Any:
-    if name == "name":
-        return c.string(value, field, max_len=200).strip()
-    if name == "prompt":
-        return c.string(value, field, max_len=200_000)
-    if name == "model":
-        return check_model(c.string(value, field, max_len=300).strip(), field)
-    if name == "schedule":
-        return c.enum(value, field, sched.SCHEDULES)
-    if name == "scheduleTime":
-        hh, mm = sched.parse_time(c.string(value, field, max_len=10), field)
-        return f"{hh:02d}:{mm:02d}"
-    if name == "scheduleDays":
-        if field == "scheduledDay" and isinstance(value, str):
-            value = [value]
-        return list(sched.parse_days(c.string_list(value, field, max_items=7 * 4), field))
-    if name == "hourlyInterval":
-        return sched.parse_interval(value, field)
-    if name == "scheduledDate":
-        return sched.parse_date(c.string(value, field, max_len=10), field).isoformat()
-    if name == "cronExpression":
-        return sched.parse_cron(c.string(value, field, max_len=200).strip(), field)
-    if name == "timezone":
-        text = c.string(value, field, max_len=100).strip()
-        sched.parse_zone(text, field)
-        return text
-    if name == "status":
-        if field == "isActive":
-            return "active" if c.boolean(value, field) else "paused"
-        return c.enum(value, field, STATUSES)
-    if name in ("deliveryEmail", "deliverySms"):
-        return c.boolean(value, field)
-    if name == "deliveryEmailAddress":
-        return c.email(value, field)
-    if name == "deliveryPhoneNumber":
-        return c.phone(value, field)
-    if name == "destinations":
-        return parse_destinations(value, field)
-    if name == "deliverOn":
-        return c.enum(value, field, DELIVER_ON)
-    if name == "catchUpWindowHours":
-        return c.number(value, field, minimum=0, maximum=MAX_CATCH_UP_WINDOW_HOURS)
-    if name in ("skillIds", "sourceIds"):
-        if isinstance(value, list):
-            value = [v["id"] if isinstance(v, dict) and "id" in v else v for v in value]
-        return c.uuid_list(value, field)
-    if name == "organizationId":
-        return c.uuid_str(value, field)
-    raise AssertionError(name)
 
 
 def parse_destinations(value: Any, field: str = "destinations") -> list[dict[str, str]]:

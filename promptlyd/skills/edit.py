@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from promptlyd.errors import PromptlydError
 from promptlyd.skills.parse import (
     _BOOL_FIELDS,
     _LIST_FIELDS,
@@ -29,13 +30,13 @@ from promptlyd.skills.parse import (
     SEED_FIELDS,
     Layout,
     SkillDoc,
+    SkillFileError,
     _content_of,
     _kind,
     _load_front_matter,
     _read_fields,
     _Split,
     _split,
-    _Unreadable,
     parse_skill,
 )
 
@@ -165,7 +166,7 @@ def render_skill(
         try:
             split = _split(previous_text)
             data = None if split.yaml is None else _load_front_matter(split)
-        except _Unreadable:
+        except SkillFileError:
             pass
         else:
             if data is None:
@@ -189,8 +190,8 @@ def _add_front_matter(
     return split.bom + "---" + nl + _front_lines(updates, layout, nl) + "---" + nl + body
 
 
-class _Fallback(Exception):
-    """The front matter is too unusual to edit in place."""
+class FrontMatterTooUnusual(PromptlydError):
+    """The front matter is too unusual to edit in place (the file is rewritten whole)."""
 
 
 class _Editor:
@@ -209,7 +210,7 @@ class _Editor:
         cursor = 0
         for start, end, _, replacement in sorted(self.edits):
             if start < cursor:
-                raise _Fallback("overlapping edits")
+                raise FrontMatterTooUnusual("overlapping edits")
             out += [self.text[cursor:start], replacement]
             cursor = end
         out.append(self.text[cursor:])
@@ -237,7 +238,7 @@ class _Editor:
         else:
             end = node.end_mark.index
         if end < start:  # an alias: its marks are those of the anchored node
-            raise _Fallback("alias")
+            raise FrontMatterTooUnusual("alias")
         return end
 
     @staticmethod
@@ -245,7 +246,8 @@ class _Editor:
         for key_node, value_node in mapping.value:
             if isinstance(key_node, ScalarNode) and key_node.value == key:
                 return key_node, value_node
-        raise _Fallback(f"key {key!r} not found")  # pragma: no cover - data and nodes agree
+        # data and nodes agree:
+        raise FrontMatterTooUnusual(f"key {key!r} not found")  # pragma: no cover
 
     def _colon(self, key_node: Node, value_node: Node) -> int:
         index: int = key_node.end_mark.index
@@ -253,7 +255,7 @@ class _Editor:
             index += 1
         if index >= len(self.text) or self.text[index] != ":" or \
                 value_node.start_mark.index <= index:
-            raise _Fallback("explicit key or alias")
+            raise FrontMatterTooUnusual("explicit key or alias")
         return index
 
     def replace(self, mapping: MappingNode, key: str, value: Any) -> None:
@@ -276,7 +278,7 @@ class _Editor:
         key_node, value_node = self.pair(mapping, key)
         start = self._line_start(key_node.start_mark.index)
         if self.text[start: key_node.start_mark.index].strip():
-            raise _Fallback("key does not start its line")
+            raise FrontMatterTooUnusual("key does not start its line")
         self._edit(start, self._line_end(self._node_end(value_node)), "")
 
     def add(self, mapping: MappingNode | None, lines: list[str], *, at_end: bool) -> None:
@@ -358,7 +360,7 @@ def _update(
     try:
         text = assemble(_edit_front_matter(
             split.yaml, split.nl, data, merged, top_ops, meta_ops, top_new, meta_new))
-    except _Fallback:
+    except FrontMatterTooUnusual:
         text = None
     if text is not None and _parses_to(text, merged, content):
         return text
@@ -385,7 +387,7 @@ def _edit_front_matter(
 ) -> str:
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     if root is not None and not isinstance(root, MappingNode):
-        raise _Fallback("not a mapping")
+        raise FrontMatterTooUnusual("not a mapping")
     editor = _Editor(text, nl)
     for key, value in top_ops:
         assert root is not None
@@ -401,7 +403,7 @@ def _edit_front_matter(
             assert root is not None
             meta_node = editor.pair(root, "metadata")[1]
             if not isinstance(meta_node, MappingNode):
-                raise _Fallback("metadata is an alias")
+                raise FrontMatterTooUnusual("metadata is an alias")
             if "metadata" not in merged:
                 editor.delete(root, "metadata")
             elif meta_node.flow_style:

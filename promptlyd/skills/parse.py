@@ -57,6 +57,7 @@ from typing import Any, Literal, NamedTuple
 import yaml
 from yaml.nodes import MappingNode, ScalarNode
 
+from promptlyd.errors import PromptlydError
 from promptlyd.slugs import slugify
 
 Layout = Literal["file", "folder"]
@@ -176,10 +177,13 @@ class _Split:
     nl: str  # the file's line ending, "\n" or "\r\n"
 
 
-class _Unreadable(Exception):
+class SkillFileError(PromptlydError):
+    """A skill file whose front matter cannot be read; ``line`` is the file's line."""
+
+    type = "skill_file_error"
+
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.line = line
 
 
@@ -195,7 +199,7 @@ def _split(text: str) -> _Split:
     nl = "\r\n" if first.endswith("\r\n") else "\n"
     if not _is_fence(first, "---") or end < 0:
         if _is_fence(first, "---"):
-            raise _Unreadable(_UNCLOSED, 1)
+            raise SkillFileError(_UNCLOSED, 1)
         return _Split(bom, "", None, "", text, nl)
     pos = len(first)
     while pos < len(text):
@@ -204,7 +208,7 @@ def _split(text: str) -> _Split:
         if _is_fence(line, "---", "..."):
             return _Split(bom, first, text[len(first): pos], line, text[pos + len(line):], nl)
         pos += len(line)
-    raise _Unreadable(_UNCLOSED, 1)
+    raise SkillFileError(_UNCLOSED, 1)
 
 
 _UNCLOSED = ("the front matter opened by '---' on line 1 is never closed; "
@@ -243,7 +247,7 @@ class _Loader(yaml.SafeLoader):
 
 
 def _load_front_matter(split: _Split) -> dict[str, Any]:
-    """Parse the YAML between the fences; raise ``_Unreadable`` with the file line."""
+    """Parse the YAML between the fences; raise ``SkillFileError`` with the file line."""
     assert split.yaml is not None
     try:
         data = yaml.load(split.yaml, Loader=_Loader)
@@ -256,19 +260,19 @@ def _load_front_matter(split: _Split) -> dict[str, Any]:
         if exc.problem == "mapping values are not allowed here":
             problem += "; put quotes around a value that contains ': '"
         where = f" at line {line}" if line is not None else ""
-        raise _Unreadable(f"invalid YAML front matter{where}: {problem}", line) from exc
+        raise SkillFileError(f"invalid YAML front matter{where}: {problem}", line) from exc
     except yaml.reader.ReaderError as exc:
         line = split.yaml[: exc.position].count("\n") + 2
-        raise _Unreadable(
+        raise SkillFileError(
             f"invalid YAML front matter at line {line}: "
             f"character #x{exc.character:04x} is not allowed in YAML", line,
         ) from exc
     except yaml.YAMLError as exc:  # pragma: no cover - PyYAML raises one of the above
-        raise _Unreadable(f"invalid YAML front matter: {exc}") from exc
+        raise SkillFileError(f"invalid YAML front matter: {exc}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise _Unreadable(f"the front matter must be 'key: value' lines, not {_kind(data)}", 2)
+        raise SkillFileError(f"the front matter must be 'key: value' lines, not {_kind(data)}", 2)
     return {str(k): v for k, v in data.items()}
 
 
@@ -398,7 +402,7 @@ def parse_skill(
     try:
         split = _split(text)
         data = {} if split.yaml is None else _load_front_matter(split)
-    except _Unreadable as exc:
+    except SkillFileError as exc:
         return problem(exc.message, exc.line)
 
     values, warnings = _read_fields(data)

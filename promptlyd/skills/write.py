@@ -65,7 +65,7 @@ def _render(fields: dict[str, Any], content: str, previous: str | None, layout: 
 def _get(store: Store, skill_id: str) -> Row:
     row = store.get("skills", skill_id)
     if row is None:
-        raise NotFound(f"no skill with id {skill_id!r}", field="skillId")
+        raise NotFound.no_such("skill", skill_id, field="skillId")
     return row
 
 
@@ -149,7 +149,7 @@ class SkillWriter:
 
             def tx(store: Store) -> None:
                 if not store.delete("skills", skill_id):
-                    raise NotFound(f"no skill with id {skill_id!r}", field="skillId")
+                    raise NotFound.no_such("skill", skill_id, field="skillId")
 
             await sync.store.write(tx)
             log.info("skill %s: deleted through the API%s", slug,
