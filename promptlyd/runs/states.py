@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 from promptlyd.errors import Conflict
 
@@ -83,24 +84,24 @@ def _shown(state: object) -> str:
     return "(new)" if state is None else str(state)
 
 
-def check_run_transition(frm: RunStatus | None, to: RunStatus) -> None:
-    """Raise ``IllegalTransition`` unless a run may go from ``frm`` to ``to``."""
-    allowed = RUN_TRANSITIONS[frm]
+def _check(table: Mapping[Any, frozenset[Any]], frm: Any, to: Any, what: str,
+           field: str) -> None:
+    allowed = table[frm]
     if to not in allowed:
         options = ", ".join(sorted(allowed)) or "nothing: it is final"
         raise IllegalTransition(
-            f"a run cannot go from {_shown(frm)} to {to} (from {_shown(frm)} it may become "
-            f"{options})", field="status")
+            f"{what} cannot go from {_shown(frm)} to {to} (from {_shown(frm)} it may "
+            f"become {options})", field=field)
+
+
+def check_run_transition(frm: RunStatus | None, to: RunStatus) -> None:
+    """Raise ``IllegalTransition`` unless a run may go from ``frm`` to ``to``."""
+    _check(RUN_TRANSITIONS, frm, to, "a run", "status")
 
 
 def check_delivery_transition(frm: DeliveryStatus | None, to: DeliveryStatus) -> None:
     """Raise ``IllegalTransition`` unless a delivery may go from ``frm`` to ``to``."""
-    allowed = DELIVERY_TRANSITIONS[frm]
-    if to not in allowed:
-        options = ", ".join(sorted(allowed)) or "nothing: it is final"
-        raise IllegalTransition(
-            f"a delivery cannot go from {_shown(frm)} to {to} (from {_shown(frm)} it may "
-            f"become {options})", field="deliveryStatus")
+    _check(DELIVERY_TRANSITIONS, frm, to, "a delivery", "deliveryStatus")
 
 
 def sources_of(to: RunStatus) -> frozenset[RunStatus]:
