@@ -121,20 +121,28 @@ def test_no_smtp_host_is_a_final_failure_that_says_what_to_set(
     assert "set [smtp] host" in run["deliveries"][0]["lastError"]
 
 
-def test_sms_through_the_twilio_shape_is_truncated_with_a_note(
-        daemon_factory: Any, oai: OpenAIServer, isolated_home: Path) -> None:
-    set_secret(isolated_home, "sms", SMS_TOKEN)
-    twilio = Receiver(default=201).start()
+def sms_run(daemon_factory: Any, oai: OpenAIServer, home: Path, *, status: int,
+            path: str = "", extra: str = "") -> tuple[dict[str, Any], Receiver]:
+    """One run delivered by SMS to a Twilio-shaped receiver answering ``status``."""
+    set_secret(home, "sms", SMS_TOKEN)
+    twilio = Receiver(default=status).start()
     try:
-        oai.script([reply("x" * 500)])
-        extra = (f'[sms]\nbase_url = "{twilio.url}/2010-04-01"\naccount_sid = "AC123"\n'
-                 'from = "+15550001111"\nmax_length = 120\n')
-        d = daemon_factory(config=delivery_config(oai, extra=extra)).start()
+        config = (f'[sms]\nbase_url = "{twilio.url}{path}"\naccount_sid = "AC123"\n'
+                  f'from = "+15550001111"\n{extra}')
+        d = daemon_factory(config=delivery_config(oai, extra=config)).start()
         with d.client() as api:
             task = make_task(api, [{"type": "sms", "value": "+4915112345678"}])
             run = run_and_wait_delivery(api, task["id"])
     finally:
         twilio.stop()
+    return run, twilio
+
+
+def test_sms_through_the_twilio_shape_is_truncated_with_a_note(
+        daemon_factory: Any, oai: OpenAIServer, isolated_home: Path) -> None:
+    oai.script([reply("x" * 500)])
+    run, twilio = sms_run(daemon_factory, oai, isolated_home, status=201, path="/2010-04-01",
+                          extra="max_length = 120\n")
     assert run["deliveryStatus"] == "delivered", run
     assert run["deliveries"][0]["target"] == "+49*******5678"
     [req] = twilio.requests
@@ -149,17 +157,7 @@ def test_sms_through_the_twilio_shape_is_truncated_with_a_note(
 
 def test_sms_provider_refusal_is_final_with_its_message(
         daemon_factory: Any, oai: OpenAIServer, isolated_home: Path) -> None:
-    set_secret(isolated_home, "sms", SMS_TOKEN)
-    twilio = Receiver(default=400).start()
-    try:
-        extra = (f'[sms]\nbase_url = "{twilio.url}"\naccount_sid = "AC123"\n'
-                 'from = "+15550001111"\n')
-        d = daemon_factory(config=delivery_config(oai, extra=extra)).start()
-        with d.client() as api:
-            task = make_task(api, [{"type": "sms", "value": "+4915112345678"}])
-            run = run_and_wait_delivery(api, task["id"])
-    finally:
-        twilio.stop()
+    run, _ = sms_run(daemon_factory, oai, isolated_home, status=400)
     assert run["deliveryStatus"] == "failed"
     item = run["deliveries"][0]
     assert item["attempts"] == 1 and "HTTP 400" in item["lastError"]
