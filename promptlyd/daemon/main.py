@@ -145,7 +145,8 @@ class Daemon:
         keys = await self._open_keys(config)
         services = build_services(config, store=store, clock=clock, catalog=Catalog.load(),
                                   keys=keys, organization_id=org, waker=make_waker(),
-                                  log_level=LogLevel(self._log_level))
+                                  log_level=LogLevel(self._log_level),
+                                  redactor=keys.redactor)
         scheduler, runner, skills = services.scheduler, services.runner, services.skills
         providers, delivery = services.providers, services.delivery
         delivery.start()  # pending deliveries a stopped daemon left are sent now
