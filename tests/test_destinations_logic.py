@@ -363,3 +363,36 @@ def test_delivery_config_defaults_and_smtp_ports(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[smtp]\nsecurity = "tls"\n')
     assert load_config(path, {"HOME": str(tmp_path)}).smtp.port == 465
+
+
+@pytest.mark.parametrize("outcome", [Outcome.FINAL, Outcome.SENT])
+async def test_a_redeliver_during_a_send_wins_over_the_sends_result(
+        store: AsyncStore, outcome: Outcome) -> None:
+    clock = FakeClock(NOW)
+    gate = asyncio.Event()
+
+    class Gated(Scripted):
+        async def send(self, msg: Message) -> Attempt:
+            self.sent.append(msg)
+            if len(self.sent) == 1:
+                await gate.wait()
+                return Attempt(outcome, "400", "refused")
+            return Attempt(Outcome.SENT, "200")
+
+    sender = Gated()
+    worker, run_id = await setup(store, clock, sender, "1")
+    await worker.tick()  # the first send starts and waits at the gate
+    async with asyncio.timeout(10):
+        while not sender.sent:
+            await asyncio.sleep(0)
+    redelivered = await worker.redeliver(run_id)  # meanwhile: send it again, please
+    assert redelivered["deliveryStatus"] == "pending"
+    gate.set()
+    await worker.settle()  # the first send ends; its result must not undo the redeliver
+    rows = await store.read(lambda s: sql.deliveries_of(s, run_id))
+    assert rows[0]["status"] == "pending" and rows[0]["attempts"] == 0, rows
+    await worker.tick()
+    await worker.settle()
+    assert len(sender.sent) == 2
+    run = await run_row(store, run_id)
+    assert run["delivery_status"] == "delivered" and run["deliveries"][0]["attempts"] == 1
