@@ -396,3 +396,35 @@ async def test_a_redeliver_during_a_send_wins_over_the_sends_result(
     assert len(sender.sent) == 2
     run = await run_row(store, run_id)
     assert run["delivery_status"] == "delivered" and run["deliveries"][0]["attempts"] == 1
+
+
+async def test_a_reload_during_a_send_closes_the_sender_only_after_it(
+        store: AsyncStore) -> None:
+    clock = FakeClock(NOW)
+    gate = asyncio.Event()
+
+    class Gated(Scripted):
+        closed = False
+
+        async def send(self, msg: Message) -> Attempt:
+            self.sent.append(msg)
+            await gate.wait()
+            # a closed HTTP client here fails the attempt (maybe its last one)
+            return Attempt(Outcome.RETRY if self.closed else Outcome.SENT, "200")
+
+        async def aclose(self) -> None:
+            self.closed = True
+
+    sender = Gated()
+    worker, run_id = await setup(store, clock, sender, "1")
+    await worker.tick()
+    async with asyncio.timeout(10):
+        while not sender.sent:
+            await asyncio.sleep(0)
+    await worker.apply(worker.config)  # SIGHUP while the send is in flight
+    assert not sender.closed
+    gate.set()
+    await worker.settle()
+    run = await run_row(store, run_id)
+    assert run["delivery_status"] == "delivered", run["deliveries"]
+    assert sender.closed  # retired, then closed once its send ended

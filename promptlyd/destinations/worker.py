@@ -139,7 +139,7 @@ class DeliveryWorker:
             if message is None:
                 return
             try:
-                attempt = await self.destinations.get(row["type"]).send(message)
+                attempt = await self.destinations.send(row["type"], message)
             except Exception as exc:  # a bug in a sender: retry on the schedule, say why
                 log.exception("delivery %s: the %s sender crashed", row["id"][:8], row["type"])
                 attempt = Attempt(Outcome.RETRY, None,
