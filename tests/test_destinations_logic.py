@@ -204,7 +204,8 @@ async def store(tmp_path: Path) -> Any:
 
 
 async def setup(store: AsyncStore, clock: FakeClock, sender: Scripted, schedule: str,
-                deliver_on: str | None = None) -> tuple[DeliveryWorker, str]:
+                deliver_on: str | None = None, redact: Any = None
+                ) -> tuple[DeliveryWorker, str]:
     config = load_config(None, {"HOME": "/nonexistent-home"})
     config = config.with_(delivery=config.delivery.__class__(
         retry_schedule_seconds=tuple(float(x) for x in schedule.split()),
@@ -212,7 +213,8 @@ async def setup(store: AsyncStore, clock: FakeClock, sender: Scripted, schedule:
     worker = DeliveryWorker(config=config, store=store, clock=clock, secrets=_NoSecrets(),
                             organization_id="org", user_id="me",
                             destinations=Destinations(config, _NoSecrets(), clock,
-                                                      kinds={"webhook": lambda *a: sender}))
+                                                      kinds={"webhook": lambda *a: sender}),
+                            redact=redact)
     stamp = "2026-12-01T07:30:00.000Z"
 
     def tx(s: Store) -> str:
@@ -428,3 +430,24 @@ async def test_a_reload_during_a_send_closes_the_sender_only_after_it(
     run = await run_row(store, run_id)
     assert run["delivery_status"] == "delivered", run["deliveries"]
     assert sender.closed  # retired, then closed once its send ended
+
+
+async def test_a_receiver_quoting_a_secret_is_stored_redacted(store: AsyncStore,
+                                                               tmp_path: Path) -> None:
+    from promptlyd.secrets import Redactor
+
+    token = "sms-token-0d9c8b7a"
+
+    class Echoing(Scripted):
+        async def send(self, msg: Message) -> Attempt:
+            self.sent.append(msg)
+            return Attempt(Outcome.FINAL, "401", f"the SMS provider said: bad token {token}")
+
+    worker, run_id = await setup(store, FakeClock(NOW), Echoing(), "1",
+                                 redact=Redactor([token]).redact)
+    await worker.tick()
+    await worker.settle()
+    run = await run_row(store, run_id)
+    assert run["deliveries"][0]["lastError"] == "the SMS provider said: bad token [redacted]"
+    for path in tmp_path.glob("t.db*"):
+        assert token.encode() not in path.read_bytes(), path

@@ -49,12 +49,14 @@ def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: 
                    keys: SecretLookup, organization_id: str, waker: Waker | None = None,
                    log_level: LogLevel | None = None,
                    redactor: Redactor | None = None) -> Services:
-    """``redactor``: the key store's; tool outputs, run errors and source tests lose
-    every secret it knows before they are stored, logged or sent to a model."""
+    """``redactor``: the key store's; tool outputs, run errors, source tests and
+    delivery errors lose every secret it knows before they are stored, logged or sent
+    to a model."""
     providers = ProviderRegistry(config.providers, keys)
     sources = Sources(config, keys, redactor=redactor)
     delivery = DeliveryWorker(config=config, store=store, clock=clock, secrets=keys,
-                              organization_id=organization_id, user_id=getpass.getuser())
+                              organization_id=organization_id, user_id=getpass.getuser(),
+                              redact=redactor.redact if redactor is not None else None)
     runner = Runner(config=config, store=store, clock=clock, catalog=catalog,
                     providers=providers, tools_for=sources.tools_for, outbox=delivery,
                     redact=redactor.redact if redactor is not None else None)

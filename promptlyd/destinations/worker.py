@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from promptlyd.clock import Clock
@@ -54,7 +55,8 @@ async def wait_event(event: asyncio.Event, timeout: float | None) -> None:
 class DeliveryWorker:
     def __init__(self, *, config: Config, store: AsyncStore, clock: Clock,
                  secrets: SecretLookup, organization_id: str, user_id: str,
-                 destinations: Destinations | None = None, wait: Wait = wait_event) -> None:
+                 destinations: Destinations | None = None, wait: Wait = wait_event,
+                 redact: Callable[[str], str] | None = None) -> None:
         self.config = config
         self.store = store
         self.clock = clock
@@ -62,6 +64,9 @@ class DeliveryWorker:
         self.user_id = user_id
         self.destinations = destinations or Destinations(config, secrets, clock)
         self._wait = wait
+        # the key store's redactor: a receiver's answer quoting a credential (an SMS
+        # provider echoing its token) is not stored as the delivery's lastError
+        self._redact = redact
         self._wake = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._run_of: dict[str, str] = {}  # delivery id in flight → its run id
@@ -145,6 +150,8 @@ class DeliveryWorker:
                 attempt = Attempt(Outcome.RETRY, None,
                                   f"internal error: {type(exc).__name__}: {exc}")
             self.attempts += 1
+            if attempt.detail and self._redact is not None:
+                attempt = replace(attempt, detail=self._redact(attempt.detail))
             if row["id"] in self._superseded:  # redelivered meanwhile: it is due again
                 log.info("run %s: a send to %s finished after a redeliver; sending again",
                          row["run_id"][:8], row["type"])
