@@ -149,8 +149,10 @@ def test_a_receiver_down_for_a_while_then_up_gets_it(
     probe = Receiver().start()  # find a free port, then leave it closed
     port = probe.port
     probe.stop()
-    d = daemon_factory(config=delivery_config(oai, "[0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]")
-                       ).start()
+    # retries every 0.3 s for a minute: the receiver comes up long before they run out,
+    # however slow the machine is between noticing the first failure and starting it
+    schedule = "[" + ", ".join(["0.3"] * 200) + "]"
+    d = daemon_factory(config=delivery_config(oai, schedule)).start()
     with d.client() as api:
         task = make_task(api, [{"type": "webhook", "value": f"http://127.0.0.1:{port}/h"}])
         run_id = api.post(f"/api/promptly/tasks/{task['id']}/run").json()["id"]
