@@ -204,7 +204,8 @@ async def store(tmp_path: Path) -> Any:
 
 
 async def setup(store: AsyncStore, clock: FakeClock, sender: Scripted, schedule: str,
-                deliver_on: str | None = None) -> tuple[DeliveryWorker, str]:
+                deliver_on: str | None = None, redact: Any = None
+                ) -> tuple[DeliveryWorker, str]:
     config = load_config(None, {"HOME": "/nonexistent-home"})
     config = config.with_(delivery=config.delivery.__class__(
         retry_schedule_seconds=tuple(float(x) for x in schedule.split()),
@@ -212,7 +213,8 @@ async def setup(store: AsyncStore, clock: FakeClock, sender: Scripted, schedule:
     worker = DeliveryWorker(config=config, store=store, clock=clock, secrets=_NoSecrets(),
                             organization_id="org", user_id="me",
                             destinations=Destinations(config, _NoSecrets(), clock,
-                                                      kinds={"webhook": lambda *a: sender}))
+                                                      kinds={"webhook": lambda *a: sender}),
+                            redact=redact)
     stamp = "2026-12-01T07:30:00.000Z"
 
     def tx(s: Store) -> str:
@@ -363,3 +365,89 @@ def test_delivery_config_defaults_and_smtp_ports(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[smtp]\nsecurity = "tls"\n')
     assert load_config(path, {"HOME": str(tmp_path)}).smtp.port == 465
+
+
+@pytest.mark.parametrize("outcome", [Outcome.FINAL, Outcome.SENT])
+async def test_a_redeliver_during_a_send_wins_over_the_sends_result(
+        store: AsyncStore, outcome: Outcome) -> None:
+    clock = FakeClock(NOW)
+    gate = asyncio.Event()
+
+    class Gated(Scripted):
+        async def send(self, msg: Message) -> Attempt:
+            self.sent.append(msg)
+            if len(self.sent) == 1:
+                await gate.wait()
+                return Attempt(outcome, "400", "refused")
+            return Attempt(Outcome.SENT, "200")
+
+    sender = Gated()
+    worker, run_id = await setup(store, clock, sender, "1")
+    await worker.tick()  # the first send starts and waits at the gate
+    async with asyncio.timeout(10):
+        while not sender.sent:
+            await asyncio.sleep(0)
+    redelivered = await worker.redeliver(run_id)  # meanwhile: send it again, please
+    assert redelivered["deliveryStatus"] == "pending"
+    gate.set()
+    await worker.settle()  # the first send ends; its result must not undo the redeliver
+    rows = await store.read(lambda s: sql.deliveries_of(s, run_id))
+    assert rows[0]["status"] == "pending" and rows[0]["attempts"] == 0, rows
+    await worker.tick()
+    await worker.settle()
+    assert len(sender.sent) == 2
+    run = await run_row(store, run_id)
+    assert run["delivery_status"] == "delivered" and run["deliveries"][0]["attempts"] == 1
+
+
+async def test_a_reload_during_a_send_closes_the_sender_only_after_it(
+        store: AsyncStore) -> None:
+    clock = FakeClock(NOW)
+    gate = asyncio.Event()
+
+    class Gated(Scripted):
+        closed = False
+
+        async def send(self, msg: Message) -> Attempt:
+            self.sent.append(msg)
+            await gate.wait()
+            # a closed HTTP client here fails the attempt (maybe its last one)
+            return Attempt(Outcome.RETRY if self.closed else Outcome.SENT, "200")
+
+        async def aclose(self) -> None:
+            self.closed = True
+
+    sender = Gated()
+    worker, run_id = await setup(store, clock, sender, "1")
+    await worker.tick()
+    async with asyncio.timeout(10):
+        while not sender.sent:
+            await asyncio.sleep(0)
+    await worker.apply(worker.config)  # SIGHUP while the send is in flight
+    assert not sender.closed
+    gate.set()
+    await worker.settle()
+    run = await run_row(store, run_id)
+    assert run["delivery_status"] == "delivered", run["deliveries"]
+    assert sender.closed  # retired, then closed once its send ended
+
+
+async def test_a_receiver_quoting_a_secret_is_stored_redacted(store: AsyncStore,
+                                                               tmp_path: Path) -> None:
+    from promptlyd.secrets import Redactor
+
+    token = "sms-token-0d9c8b7a"
+
+    class Echoing(Scripted):
+        async def send(self, msg: Message) -> Attempt:
+            self.sent.append(msg)
+            return Attempt(Outcome.FINAL, "401", f"the SMS provider said: bad token {token}")
+
+    worker, run_id = await setup(store, FakeClock(NOW), Echoing(), "1",
+                                 redact=Redactor([token]).redact)
+    await worker.tick()
+    await worker.settle()
+    run = await run_row(store, run_id)
+    assert run["deliveries"][0]["lastError"] == "the SMS provider said: bad token [redacted]"
+    for path in tmp_path.glob("t.db*"):
+        assert token.encode() not in path.read_bytes(), path

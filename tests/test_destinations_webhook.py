@@ -14,9 +14,10 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from promptlyd.destinations.signing import generate_secret
+from promptlyd.runs.states import INTERRUPTED
 from promptlyd.secrets import FileStore
 from tests.daemon_proc import DaemonProcess
-from tests.fakes.model_servers import OpenAIServer, reply, running, status
+from tests.fakes.model_servers import OpenAIServer, reply, running, slow, status
 from tests.fakes.receivers import Receiver
 from tests.test_runs_e2e import config_for
 
@@ -148,8 +149,10 @@ def test_a_receiver_down_for_a_while_then_up_gets_it(
     probe = Receiver().start()  # find a free port, then leave it closed
     port = probe.port
     probe.stop()
-    d = daemon_factory(config=delivery_config(oai, "[0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]")
-                       ).start()
+    # retries every 0.3 s for a minute: the receiver comes up long before they run out,
+    # however slow the machine is between noticing the first failure and starting it
+    schedule = "[" + ", ".join(["0.3"] * 200) + "]"
+    d = daemon_factory(config=delivery_config(oai, schedule)).start()
     with d.client() as api:
         task = make_task(api, [{"type": "webhook", "value": f"http://127.0.0.1:{port}/h"}])
         run_id = api.post(f"/api/promptly/tasks/{task['id']}/run").json()["id"]
@@ -193,6 +196,33 @@ def test_kill_9_while_a_delivery_is_pending_then_restart_delivers_it_once(
     ids = {r.headers["webhook-id"] for r in hook.requests}
     assert len(accepted) == 1 and len(ids) == 1
     assert len(hook.requests) >= seen_before + 1
+
+
+def test_kill_9_mid_run_then_restart_delivers_the_run_as_failed_once(
+        daemon_factory: Any, oai: OpenAIServer, hook: Receiver) -> None:
+    oai.script([slow(600, reply("never seen"))])  # the model is still thinking at the kill
+    config = ('run_timeout_seconds = 600\nsecrets_backend = "file"\n'
+              f'[providers.fake]\nkind = "openai"\nbase_url = "{oai.base_url}"\n'
+              "local = true\nmax_retries = 0\n"
+              "[delivery]\nretry_schedule_seconds = [0.2, 0.2]\ntimeout_seconds = 5\n")
+    d: DaemonProcess = daemon_factory(config=config).start()
+    with d.client() as api:
+        task = make_task(api, [{"type": "webhook", "value": hook.url}])
+        run_id = api.post(f"/api/promptly/tasks/{task['id']}/run").json()["id"]
+        oai.wait_for_requests(1, timeout=60)
+        assert api.get(f"/api/promptly/runs/{run_id}").json()["status"] == "running"
+    d.kill()
+    assert hook.requests == []
+    d2: DaemonProcess = daemon_factory(config=config).start()
+    with d2.client() as api:
+        run = wait_delivery(api, run_id)
+    assert run["status"] == "failed" and run["error"] == INTERRUPTED, run
+    assert run["deliveryStatus"] == "delivered", run
+    [sent] = hook.requests  # once
+    assert sent.json()["type"] == "run.failed"
+    assert sent.json()["data"]["run"]["id"] == run_id
+    assert sent.json()["data"]["run"]["error"] == INTERRUPTED
+    assert len(run["deliveries"]) == 1
 
 
 def test_deliver_on_changed_sends_once_for_identical_outputs(

@@ -151,7 +151,9 @@ def test_fail_unfinished_runs_follows_the_table(store: Store) -> None:
         store.transition_run(runs[key]["id"], RunStatus.COMPLETED,
                              delivery=DeliveryStatus.PENDING)
     store.transition_run(runs["d"]["id"], delivery=DeliveryStatus.DELIVERED)
-    assert store.fail_unfinished_runs(iso(NOW), INTERRUPTED) == 2
+    failed = store.fail_unfinished_runs(iso(NOW), INTERRUPTED)
+    assert sorted(r["id"] for r in failed) == sorted(runs[k]["id"] for k in ("p", "r"))
+    assert {r["status"] for r in failed} == {"failed"}  # the rows as they are now
     rows = {k: store.get("runs", r["id"]) for k, r in runs.items()}
     assert rows["p"] and rows["p"]["status"] == "failed" and rows["p"]["error"] == INTERRUPTED
     assert rows["r"] and rows["r"]["status"] == "failed"

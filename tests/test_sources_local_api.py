@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from promptlyd.sources import auth
 from promptlyd.sources.api import ApiSource, OffBase, confine, within
 from promptlyd.sources.auth import credentials
 from promptlyd.sources.base import SourceError, SourceSettings
@@ -251,6 +252,20 @@ def test_credentials_per_auth_type() -> None:
                             ("composio", {}, "Composio"), ("bearer", {}, None)):
         with pytest.raises(SourceError, match=match or "needs a secret"):
             credentials(bad, cfg, None if match is None else "nocolon")
+
+
+async def test_every_credential_value_sent_is_given_to_the_redactor() -> None:
+    protected: list[str] = []
+    row = {"auth_type": "basic", "auth_config": {"secretName": "pw", "username": "me"}}
+
+    async def secret(name: str) -> str:
+        return "hunter22"
+
+    creds = await auth.resolve(row, secret, protected.append)
+    token = base64.b64encode(b"me:hunter22").decode()
+    assert creds.headers == {"Authorization": f"Basic {token}"}
+    assert f"Basic {token}" in protected and token in protected  # the secret alone is not
+    # enough: the base64 of user:secret would pass a redactor that knows only the secret
 
 
 def test_offered_names_are_safe_and_unique() -> None:

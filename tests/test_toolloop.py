@@ -61,6 +61,7 @@ class Toolbox:
         self.outputs = outputs
         self.fail = fail
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.fail_message: str | None = None
 
     def specs(self) -> list[ToolSpec]:
         return [ToolSpec(name, f"the {name} tool", {"type": "object"}) for name in self.outputs]
@@ -68,7 +69,7 @@ class Toolbox:
     async def call(self, name: str, arguments: dict[str, Any]) -> str:
         self.calls.append((name, arguments))
         if name in self.fail:
-            raise PermissionError(f"{name} is not allowed here")
+            raise PermissionError(self.fail_message or f"{name} is not allowed here")
         return self.outputs[name]
 
 
@@ -130,6 +131,30 @@ async def test_a_failing_tool_is_reported_to_the_model_and_the_loop_goes_on(
         ("secret", None, "PermissionError: secret is not allowed here"),
         ("public", "hello", None)]
     assert all(isinstance(r["durationMs"], int) and r["durationMs"] >= 0 for r in records)
+
+
+async def test_tool_outputs_and_errors_are_redacted_before_the_cut_and_the_record(
+    server: OpenAIServer, provider: OpenAICompatProvider,
+) -> None:
+    from promptlyd.secrets import Redactor
+
+    secret = "s3cret-value-77"
+    server.script([tool_calls(("echo", {}), ("refuse", {})), reply("ok")])
+    # the secret straddles the cut at 20 characters: redacting after truncation would
+    # leave its first half in the record and the request
+    tools = Toolbox({"echo": "x" * 12 + secret + "y" * 30, "refuse": ""},
+                    fail=frozenset({"refuse"}))
+    tools.fail_message = f"bad token {secret}"
+    result = await within(run_conversation(provider, REQUEST, tools, max_rounds=2,
+                                           max_tool_output_chars=20,
+                                           redact=Redactor([secret]).redact))
+    echo, refuse = result.tool_calls
+    assert echo.output == "x" * 12 + "[redacte\n[truncated 32 chars]"
+    assert echo.output_chars == 12 + len("[redacted]") + 30
+    assert refuse.error == "PermissionError: bad token [redacted]"
+    for request in server.requests:
+        raw = request.raw.decode()
+        assert "s3cret" not in raw, raw
 
 
 async def test_tool_calls_without_tools_get_an_error_answer(

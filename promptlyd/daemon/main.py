@@ -1,9 +1,9 @@
 """``promptlyd``: the daemon's entry point and lifecycle.
 
 Start: config (exit 78 if invalid, nothing touched) → database lock (a second
-daemon exits 75) → store and migrations → runs left unfinished by a dead
-daemon become failed → subsystems (``daemon.services``) → socket → ready
-(sd_notify). SIGTERM/SIGINT: stop serving and exit 0. SIGHUP: reload the config
+daemon exits 75) → store and migrations → subsystems (``daemon.services``) →
+runs left unfinished by a dead daemon become failed, delivered as failures →
+socket → ready (sd_notify). SIGTERM/SIGINT: stop serving and exit 0. SIGHUP: reload the config
 (``daemon.reload``: every registered subsystem gets ``apply(config)``).
 """
 
@@ -131,23 +131,33 @@ class Daemon:
         from promptlyd.runs.states import INTERRUPTED
         from promptlyd.scheduling.waker import make_waker
         from promptlyd.store import AsyncStore
+        from promptlyd.store.db import Store
         from promptlyd.timeutil import iso
 
         config = self.config
         clock = SystemClock()
         store = AsyncStore(config.database)
         await asyncio.get_running_loop().run_in_executor(None, store.open)
-        failed = await store.write(lambda s: s.fail_unfinished_runs(iso(clock.now()),
-                                                                    INTERRUPTED))
-        if failed:
-            log.warning("marked %d run(s) left unfinished by a stopped daemon as failed", failed)
         org = await store.read(lambda s: s.organization_id())
         keys = await self._open_keys(config)
         services = build_services(config, store=store, clock=clock, catalog=Catalog.load(),
                                   keys=keys, organization_id=org, waker=make_waker(),
-                                  log_level=LogLevel(self._log_level))
+                                  log_level=LogLevel(self._log_level),
+                                  redactor=keys.redactor)
         scheduler, runner, skills = services.scheduler, services.runner, services.skills
         providers, delivery = services.providers, services.delivery
+
+        def fail_unfinished(s: Store) -> int:
+            """Before anything runs: a dead daemon's unfinished runs fail, and are
+            delivered as failures (their outbox rows in the same write)."""
+            failed = s.fail_unfinished_runs(iso(clock.now()), INTERRUPTED)
+            for run in failed:
+                delivery.enqueue(s, run)
+            return len(failed)
+
+        failed = await store.write(fail_unfinished)
+        if failed:
+            log.warning("marked %d run(s) left unfinished by a stopped daemon as failed", failed)
         delivery.start()  # pending deliveries a stopped daemon left are sent now
         reloader = Reloader(config, services.reloadable, self.load_config)
         scheduled = await scheduler.load()

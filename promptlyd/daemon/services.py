@@ -25,6 +25,7 @@ from promptlyd.providers.registry import ProviderRegistry, SecretLookup
 from promptlyd.runs.executor import Runner
 from promptlyd.scheduling.loop import Scheduler
 from promptlyd.scheduling.waker import Waker
+from promptlyd.secrets import Redactor
 from promptlyd.skills.sync import SkillSync
 from promptlyd.skills.write import SkillWriter
 from promptlyd.sources.service import Sources
@@ -46,13 +47,19 @@ class Services:
 
 def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: Catalog,
                    keys: SecretLookup, organization_id: str, waker: Waker | None = None,
-                   log_level: LogLevel | None = None) -> Services:
+                   log_level: LogLevel | None = None,
+                   redactor: Redactor | None = None) -> Services:
+    """``redactor``: the key store's; tool outputs, run errors, source tests and
+    delivery errors lose every secret it knows before they are stored, logged or sent
+    to a model."""
     providers = ProviderRegistry(config.providers, keys)
-    sources = Sources(config, keys)
+    sources = Sources(config, keys, redactor=redactor)
     delivery = DeliveryWorker(config=config, store=store, clock=clock, secrets=keys,
-                              organization_id=organization_id, user_id=getpass.getuser())
+                              organization_id=organization_id, user_id=getpass.getuser(),
+                              redact=redactor.redact if redactor is not None else None)
     runner = Runner(config=config, store=store, clock=clock, catalog=catalog,
-                    providers=providers, tools_for=sources.tools_for, outbox=delivery)
+                    providers=providers, tools_for=sources.tools_for, outbox=delivery,
+                    redact=redactor.redact if redactor is not None else None)
     ctx = AppContext(config=config, store=store, clock=clock, catalog=catalog,
                      organization_id=organization_id, started_at=clock.now(), runner=runner,
                      source_tester=sources.test, deliveries=delivery)

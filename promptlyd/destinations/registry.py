@@ -11,7 +11,7 @@ from typing import cast
 
 from promptlyd.clock import Clock
 from promptlyd.config import Config
-from promptlyd.destinations.base import Destination, SecretLookup
+from promptlyd.destinations.base import Attempt, Destination, Message, SecretLookup
 
 KINDS: dict[str, str] = {
     "email": "promptlyd.destinations.mail:EmailDestination",
@@ -28,7 +28,11 @@ def factory(kind: str) -> Factory:
 
 
 class Destinations:
-    """One sender per kind, built on first use and rebuilt when the config changes."""
+    """One sender per kind, built on first use and rebuilt when the config changes.
+
+    A reload does not close a sender under a send in flight (that would fail the
+    attempt, maybe for good): it is retired, and closed when its last send ends.
+    """
 
     def __init__(self, config: Config, secrets: SecretLookup, clock: Clock,
                  kinds: dict[str, Factory] | None = None) -> None:
@@ -37,6 +41,8 @@ class Destinations:
         self.clock = clock
         self._kinds = kinds
         self._built: dict[str, Destination] = {}
+        self._sending: dict[Destination, int] = {}  # sender → its sends in flight
+        self._retired: list[Destination] = []
 
     def get(self, kind: str) -> Destination:
         if kind not in self._built:
@@ -44,11 +50,31 @@ class Destinations:
             self._built[kind] = make(self.config, self.secrets, self.clock)
         return self._built[kind]
 
+    async def send(self, kind: str, message: Message) -> Attempt:
+        """``message`` through the current sender of ``kind``."""
+        dest = self.get(kind)
+        self._sending[dest] = self._sending.get(dest, 0) + 1
+        try:
+            return await dest.send(message)
+        finally:
+            self._sending[dest] -= 1
+            if not self._sending[dest]:
+                del self._sending[dest]
+                if dest in self._retired:
+                    self._retired.remove(dest)
+                    await dest.aclose()
+
     async def apply(self, config: Config) -> None:
         self.config = config
-        await self.aclose()
+        built, self._built = self._built, {}
+        for dest in built.values():
+            if dest in self._sending:
+                self._retired.append(dest)  # closed when its sends end
+            else:
+                await dest.aclose()
 
     async def aclose(self) -> None:
         built, self._built = self._built, {}
-        for dest in built.values():
+        retired, self._retired = self._retired, []
+        for dest in [*built.values(), *retired]:
             await dest.aclose()

@@ -7,6 +7,8 @@ restarts (pending rows are in the database; a daemon that starts picks them up).
 
 A send under way when the daemon stops is not recorded: the row stays pending
 and is sent again after the restart (receivers de-duplicate on ``webhook-id``).
+A send under way when its run is redelivered is not recorded either: the
+redelivery wins (the row stays pending, due now) and the row is sent again.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from promptlyd.clock import Clock
@@ -52,7 +55,8 @@ async def wait_event(event: asyncio.Event, timeout: float | None) -> None:
 class DeliveryWorker:
     def __init__(self, *, config: Config, store: AsyncStore, clock: Clock,
                  secrets: SecretLookup, organization_id: str, user_id: str,
-                 destinations: Destinations | None = None, wait: Wait = wait_event) -> None:
+                 destinations: Destinations | None = None, wait: Wait = wait_event,
+                 redact: Callable[[str], str] | None = None) -> None:
         self.config = config
         self.store = store
         self.clock = clock
@@ -60,8 +64,13 @@ class DeliveryWorker:
         self.user_id = user_id
         self.destinations = destinations or Destinations(config, secrets, clock)
         self._wait = wait
+        # the key store's redactor: a receiver's answer quoting a credential (an SMS
+        # provider echoing its token) is not stored as the delivery's lastError
+        self._redact = redact
         self._wake = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._run_of: dict[str, str] = {}  # delivery id in flight → its run id
+        self._superseded: set[str] = set()  # in flight when their run was redelivered
         self._loop: asyncio.Task[None] | None = None
         self.attempts = 0  # for /health counters
 
@@ -115,6 +124,7 @@ class DeliveryWorker:
                 continue
             task = asyncio.create_task(self._deliver(row), name=f"deliver-{row['id'][:8]}")
             self._in_flight[row["id"]] = task
+            self._run_of[row["id"]] = row["run_id"]
         if len(self._in_flight) >= MAX_IN_FLIGHT:
             return None  # a finishing send wakes us
         busy = set(self._in_flight)
@@ -134,12 +144,18 @@ class DeliveryWorker:
             if message is None:
                 return
             try:
-                attempt = await self.destinations.get(row["type"]).send(message)
+                attempt = await self.destinations.send(row["type"], message)
             except Exception as exc:  # a bug in a sender: retry on the schedule, say why
                 log.exception("delivery %s: the %s sender crashed", row["id"][:8], row["type"])
                 attempt = Attempt(Outcome.RETRY, None,
                                   f"internal error: {type(exc).__name__}: {exc}")
             self.attempts += 1
+            if attempt.detail and self._redact is not None:
+                attempt = replace(attempt, detail=self._redact(attempt.detail))
+            if row["id"] in self._superseded:  # redelivered meanwhile: it is due again
+                log.info("run %s: a send to %s finished after a redeliver; sending again",
+                         row["run_id"][:8], row["type"])
+                return
             now = self.clock.now()
             attempts = row["attempts"] + 1
             step = after_attempt(attempt, attempts, self.config.delivery.retry_schedule_seconds,
@@ -160,6 +176,8 @@ class DeliveryWorker:
                          attempt.detail)
         finally:
             self._in_flight.pop(row["id"], None)
+            self._run_of.pop(row["id"], None)
+            self._superseded.discard(row["id"])
             self.wake()
 
     def _message(self, store: Store, row: Row) -> Message | None:
@@ -187,6 +205,9 @@ class DeliveryWorker:
     async def redeliver(self, run_id: str) -> dict[str, Any]:
         """Re-queue every destination of a finished run; the run as the API shows it."""
         now = self.clock.now()
+        # before the write: an attempt in flight must not record its result over the
+        # requeue, whichever of the two writes lands first
+        self._superseded.update(d for d, r in self._run_of.items() if r == run_id)
 
         def tx(store: Store) -> Row:
             run = store.get("runs", run_id)

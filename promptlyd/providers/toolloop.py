@@ -3,7 +3,9 @@
 Bounded: at most ``max_rounds`` rounds of tool calls (config ``max_tool_rounds``);
 each tool's output is cut to ``max_tool_output_chars`` with a visible note. A tool
 that raises does not end the run: the model is told what went wrong and may try
-something else. Every call is recorded for the run.
+something else. Every call is recorded for the run. ``redact`` (the key store's
+redactor) is applied to every tool output and error before it is recorded or sent:
+a server that echoes our credential does not pass it on.
 """
 
 from __future__ import annotations
@@ -102,6 +104,10 @@ class ToolLoopExceeded(ModelError):
         self.max_rounds = max_rounds
 
 
+def _as_is(text: str) -> str:
+    return text
+
+
 def truncate(output: str, limit: int) -> str:
     """``output`` cut to ``limit`` characters, with a note saying how much was dropped."""
     if len(output) <= limit:
@@ -118,6 +124,7 @@ async def run_conversation(
     max_tool_output_chars: int,
     retry: RetryPolicy = NO_RETRY,
     clock: Callable[[], float] = time.perf_counter,
+    redact: Callable[[str], str] = _as_is,
 ) -> ConversationResult:
     """Talk to the model until it answers without asking for tools.
 
@@ -147,7 +154,8 @@ async def run_conversation(
             result.rounds += 1
             origins = {spec.name: spec.origin for spec in specs}
             outputs = [await _run_tool(tools, call, result.rounds, max_tool_output_chars,
-                                       clock, result.tool_calls, origins.get(call.name))
+                                       clock, result.tool_calls, origins.get(call.name),
+                                       redact)
                        for call in response.tool_calls]
             messages.append(AssistantMessage(response.text, list(response.tool_calls)))
             messages.append(ToolResultsMessage(outputs))
@@ -159,7 +167,7 @@ async def run_conversation(
 async def _run_tool(
     tools: ToolExecutor | None, call: ToolCall, round_number: int, limit: int,
     clock: Callable[[], float], records: list[ToolCallRecord],
-    origin: tuple[str, str] | None = None,
+    origin: tuple[str, str] | None = None, redact: Callable[[str], str] = _as_is,
 ) -> ToolResult:
     started = clock()
     output: str | None = None
@@ -173,10 +181,10 @@ async def _run_tool(
         try:
             raw = await tools.call(call.name, call.arguments)
         except Exception as exc:  # a broken tool is news for the model, not a crash
-            error = f"{type(exc).__name__}: {exc}"
+            error = redact(f"{type(exc).__name__}: {exc}")
             log.debug("tool %s failed: %s", call.name, error)
         else:
-            text = raw if isinstance(raw, str) else str(raw)
+            text = redact(raw if isinstance(raw, str) else str(raw))
             size = len(text)
             output = truncate(text, limit)
     duration_ms = round((clock() - started) * 1000)

@@ -71,6 +71,7 @@ class Runner:
         providers: ProviderRegistry,
         outbox: Outbox | None = None,
         tools_for: ToolsFor | None = None,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -79,6 +80,9 @@ class Runner:
         self.providers = providers
         self.outbox = outbox
         self.tools_for = tools_for
+        # the key store's redactor: tool outputs and errors, and the run's error, lose
+        # every secret it knows before they are stored or sent to the model
+        self.redact: Callable[[str], str] = redact or _as_is
         self.slots = Slots(config.max_concurrent_runs)
         self.running: dict[str, str] = {}  # task id → run id (no overlap per task)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -238,6 +242,7 @@ class Runner:
                         provider, request, tools, max_rounds=self.config.max_tool_rounds,
                         max_tool_output_chars=self.config.max_tool_output_chars,
                         retry=self.providers.retry_policy(provider_name),
+                        redact=self.redact,
                     )
                 finally:
                     if tools is not None:  # the run's source connections, child processes
@@ -280,6 +285,8 @@ class Runner:
                       extra: Row | None = None,
                       expect: Collection[RunStatus] | None = None) -> Row | None:
         now = self.clock.now()
+        if error is not None:
+            error = self.redact(error)  # e.g. a source's connect error quoting its server
         changes: Row = {"completed_at": iso(now), "error": error, **(extra or {})}
         if t0 is not None:
             changes["duration_ms"] = round((time.monotonic() - t0) * 1000)
@@ -302,6 +309,10 @@ class Runner:
         level = logging.INFO if status == RunStatus.COMPLETED else logging.WARNING
         log.log(level, "run %s %s%s", run_id[:8], status, f": {error}" if error else "")
         return row
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def _usage(runner: Runner, task: Row, result: Any) -> Row:

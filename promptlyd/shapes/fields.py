@@ -122,6 +122,28 @@ class Shape:
     def canonical(self, sent_as: str) -> str:
         return self.by_name[sent_as].canonical
 
+    def parse(self, body: Any, *, creating: bool) -> dict[str, Any]:
+        """A create or PATCH body of a shape without aliases (skills, sources), each
+        field checked by its spec; ``organizationId`` checked and dropped. Raises
+        ``ValidationError`` naming the field."""
+        body = c.expect_object(body)
+        c.reject_unknown(body, self.allowed(creating=creating), self.what)
+        out: dict[str, Any] = {}
+        for key, value in body.items():
+            spec = self.by_name[key]
+            if value is None:
+                if check_null(spec, key, creating=creating):
+                    out[key] = None
+                continue
+            checked = spec.check(value, key)
+            if key != "organizationId":
+                out[key] = checked
+        if creating:
+            for required in self.required():
+                if required not in out:
+                    raise c.fail(required, f"{required} is required")
+        return out
+
     def document(self, *, creating: bool) -> dict[str, Any]:
         """The request body's JSON Schema."""
         props: dict[str, Any] = {}

@@ -44,23 +44,7 @@ COLUMNS = SKILL.columns()
 
 
 def parse_skill_input(body: Any, *, creating: bool) -> dict[str, Any]:
-    body = c.expect_object(body)
-    c.reject_unknown(body, SKILL.allowed(creating=creating), SKILL.what)
-    out: dict[str, Any] = {}
-    for key, value in body.items():
-        spec = SKILL.by_name[key]
-        if value is None:
-            if f.check_null(spec, key, creating=creating):
-                out[key] = None
-            continue
-        checked = spec.check(value, key)
-        if key != "organizationId":
-            out[key] = checked
-    if creating:
-        for required in SKILL.required():
-            if required not in out:
-                raise c.fail(required, f"{required} is required")
-    return out
+    return SKILL.parse(body, creating=creating)
 
 
 FRONTMATTER_FIELDS = ("author", "requiredSources", "tags")

@@ -64,22 +64,7 @@ COLUMNS = SOURCE.columns()
 
 def parse_source_input(body: Any, *, creating: bool, current_type: str | None = None
                        ) -> dict[str, Any]:
-    body = c.expect_object(body)
-    c.reject_unknown(body, SOURCE.allowed(creating=creating), SOURCE.what)
-    out: dict[str, Any] = {}
-    for key, value in body.items():
-        spec = SOURCE.by_name[key]
-        if value is None:
-            if f.check_null(spec, key, creating=creating):
-                out[key] = None
-            continue
-        checked = spec.check(value, key)
-        if key != "organizationId":
-            out[key] = checked
-    if creating:
-        for required in SOURCE.required():
-            if required not in out:
-                raise c.fail(required, f"{required} is required")
+    out = SOURCE.parse(body, creating=creating)
     source_type: str | None = out.get("type", current_type)
     if "config" in out and source_type is not None:
         out["config"] = parse_config(source_type, out["config"])

@@ -100,7 +100,8 @@ class ApiSource:
     async def open(self) -> Sequence[SourceTool]:
         import httpx
 
-        creds = await auth.resolve(self.row, self.settings.secrets)
+        creds = await auth.resolve(self.row, self.settings.secrets,
+                                         self.settings.protect)
         self._client = httpx.AsyncClient(
             headers=creds.headers, params=creds.query, follow_redirects=False,
             timeout=httpx.Timeout(self.settings.tool_timeout,

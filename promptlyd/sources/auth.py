@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptlyd.shapes.sources import UNSUPPORTED_AUTH
-from promptlyd.sources.base import SecretLookup, SourceError
+from promptlyd.sources.base import Protect, SecretLookup, SourceError
 
 DEFAULT_API_KEY_HEADER = "X-API-Key"
 DEFAULT_QUERY_PARAM = "api_key"
@@ -71,8 +71,10 @@ def credentials(auth_type: str | None, auth_config: Mapping[str, Any] | None,
     raise SourceError(f"unknown authType {kind!r}", field="authType")
 
 
-async def resolve(row: Mapping[str, Any], secrets: SecretLookup) -> Credentials:
-    """The credentials of a stored source, its secret looked up now."""
+async def resolve(row: Mapping[str, Any], secrets: SecretLookup,
+                  protect: Protect | None = None) -> Credentials:
+    """The credentials of a stored source, its secret looked up now; each value sent
+    (``Basic`` base64 included) is given to ``protect`` (the redactor) first."""
     kind = row.get("auth_type") or "none"
     cfg = row.get("auth_config") or {}
     secret: str | None = None
@@ -86,4 +88,9 @@ async def resolve(row: Mapping[str, Any], secrets: SecretLookup) -> Credentials:
         if secret is None:
             raise SourceError(f"no secret named {name!r} for this source's {kind} auth: run "
                               f"`promptly secrets set {name}`", field="authConfig.secretName")
-    return credentials(kind, cfg, secret)
+    creds = credentials(kind, cfg, secret)
+    if protect is not None:
+        for value in creds.values:
+            protect(value)
+            protect(value.split(" ", 1)[-1])  # the token without its scheme ("Basic …")
+    return creds

@@ -10,6 +10,12 @@ from promptlyd.errors import PromptlydError
 
 # Looks a secret up by name (``promptly secrets set NAME``); None when there is none.
 SecretLookup = Callable[[str], Awaitable[str | None]]
+# Registers a value made from a secret (a Basic token) with the key store's redactor.
+Protect = Callable[[str], None]
+
+
+def _protect_nothing(value: str) -> None:
+    return None
 
 
 class SourceError(PromptlydError):
@@ -40,6 +46,7 @@ class SourceSettings:
     connect_timeout: float = 20.0
     tool_timeout: float = 60.0
     max_output_chars: int = 20_000
+    protect: Protect = _protect_nothing
 
 
 class Source(Protocol):

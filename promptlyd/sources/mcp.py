@@ -310,7 +310,8 @@ class McpSource:
         if self.transport == "stdio":
             transport: AbstractAsyncContextManager[Any] = await self._stdio()
         else:
-            creds = await auth.resolve(self.row, self.settings.secrets)
+            creds = await auth.resolve(self.row, self.settings.secrets,
+                                       self.settings.protect)
             url = _with_query(str(self.config.get("url") or ""), creds.query)
             if self.transport == "websocket":
                 from promptlyd.sources.websocket import websocket_client

@@ -1,7 +1,9 @@
 """The daemon's side of sources: the runner's ``tools_for`` hook and the test endpoint.
 
 ``Sources`` reads the live config through ``config()`` (a SIGHUP reload shows up
-at the next run) and looks secrets up in the daemon's key store, in a thread.
+at the next run) and looks secrets up in the daemon's key store, in a thread. With
+the key store's ``redactor``, values made from secrets (a ``Basic`` token) join it,
+and a test's message loses every secret it knows.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from promptlyd.config import Config
 from promptlyd.providers.registry import SecretLookup
@@ -18,15 +21,20 @@ from promptlyd.sources.base import SourceError, SourceKind, SourceSettings
 from promptlyd.sources.registry import KINDS, build
 from promptlyd.sources.toolset import RunTools, open_sources
 
+if TYPE_CHECKING:
+    from promptlyd.secrets import Redactor
+
 log = logging.getLogger("promptlyd.sources")
 
 
 class Sources:
     def __init__(self, config: Config, keys: SecretLookup,
-                 kinds: Mapping[str, SourceKind] = KINDS) -> None:
+                 kinds: Mapping[str, SourceKind] = KINDS,
+                 redactor: Redactor | None = None) -> None:
         self._config = config
         self._keys = keys
         self._kinds = kinds
+        self._redactor = redactor
 
     async def apply(self, config: Config) -> None:
         """A reloaded config: timeouts and limits apply from the next connection on."""
@@ -34,10 +42,16 @@ class Sources:
 
     def settings(self) -> SourceSettings:
         cfg = self._config
-        return SourceSettings(secrets=self._secret,
-                              connect_timeout=cfg.source_connect_timeout_seconds,
-                              tool_timeout=cfg.tool_timeout_seconds,
-                              max_output_chars=cfg.max_tool_output_chars)
+        settings = SourceSettings(secrets=self._secret,
+                                  connect_timeout=cfg.source_connect_timeout_seconds,
+                                  tool_timeout=cfg.tool_timeout_seconds,
+                                  max_output_chars=cfg.max_tool_output_chars)
+        if self._redactor is not None:
+            settings = replace(settings, protect=self._redactor.add)
+        return settings
+
+    def _redact(self, text: str) -> str:
+        return self._redactor.redact(text) if self._redactor is not None else text
 
     async def _secret(self, name: str) -> str | None:
         return await asyncio.to_thread(self._keys.get, name)
@@ -62,10 +76,11 @@ class Sources:
             tools = await source.open()
         except SourceError as exc:
             log.warning("source %s test failed: %s", row.get("name"), exc)
-            return {"success": False, "message": str(exc), "tools": []}
+            return {"success": False, "message": self._redact(str(exc)), "tools": []}
         except Exception as exc:  # an answer, never a 500
             log.exception("source %s test crashed", row.get("name"))
-            return {"success": False, "message": f"{type(exc).__name__}: {exc}", "tools": []}
+            return {"success": False, "message": self._redact(f"{type(exc).__name__}: {exc}"),
+                    "tools": []}
         finally:
             if source is not None:
                 await source.close()

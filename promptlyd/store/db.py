@@ -363,22 +363,23 @@ class Store:
         self._update("runs", run_id, sets)
         return self.get("runs", run_id)
 
-    def fail_unfinished_runs(self, now_iso: str, message: str) -> int:
+    def fail_unfinished_runs(self, now_iso: str, message: str) -> list[Row]:
         """Runs a dead daemon left unfinished become failed, their pending deliveries too
         (crash safety): the bulk form of ``transition_run``, checked against the same
-        tables."""
+        tables. Returns the runs it failed, as they are now (for their outbox rows, in
+        the same write)."""
         unfinished = sorted(sources_of(RunStatus.FAILED))
         check_delivery_transition(DeliveryStatus.PENDING, DeliveryStatus.FAILED)
         marks = ", ".join("?" for _ in unfinished)
-        cur = self.conn.execute(
+        return self._all(
+            "runs",
             "UPDATE runs SET status = ?, error = ?, completed_at = ?, "
             "delivery_status = CASE WHEN delivery_status = ? THEN ? "
             "ELSE delivery_status END "
-            f"WHERE status IN ({marks})",
+            f"WHERE status IN ({marks}) RETURNING *",
             [RunStatus.FAILED, message, now_iso, DeliveryStatus.PENDING, DeliveryStatus.FAILED,
              *unfinished],
         )
-        return cur.rowcount
 
     def stats(self) -> Row:
         tasks = self.conn.execute(
