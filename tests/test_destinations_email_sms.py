@@ -96,6 +96,44 @@ def test_smtp_auth_rejected_fails_the_delivery_with_the_reason_not_the_run(
     assert smtp.mailbox.messages == []
 
 
+def test_a_server_without_starttls_is_a_final_failure_that_says_what_to_set(
+        daemon_factory: Any, oai: OpenAIServer, isolated_home: Path, tmp_path: Path) -> None:
+    set_secret(isolated_home, "smtp", SMTP_PASSWORD)
+    plain = SmtpServer(tmp_path, "me@example.com", SMTP_PASSWORD, starttls=False).start()
+    try:
+        oai.script([reply("kept")])
+        d = start(daemon_factory, oai, plain)
+        with d.client() as api:
+            task = make_task(api, [{"type": "email", "value": "reader@example.org"}])
+            run = run_and_wait_delivery(api, task["id"])
+    finally:
+        plain.stop()
+    assert run["status"] == "completed" and run["deliveryStatus"] == "failed"
+    [item] = run["deliveries"]
+    assert item["attempts"] == 1  # final: the server will not start offering it
+    assert "does not offer STARTTLS" in item["lastError"] and 'security' in item["lastError"]
+    assert plain.mailbox.messages == []  # the password never went over a plain connection
+
+
+def test_a_temporary_login_failure_is_retried(
+        daemon_factory: Any, oai: OpenAIServer, isolated_home: Path, tmp_path: Path) -> None:
+    set_secret(isolated_home, "smtp", SMTP_PASSWORD)
+    busy = SmtpServer(tmp_path, "me@example.com", SMTP_PASSWORD,
+                      auth_reply="454 4.7.0 Temporary authentication failure").start()
+    try:
+        oai.script([reply("kept")])
+        d = start(daemon_factory, oai, busy)
+        with d.client() as api:
+            task = make_task(api, [{"type": "email", "value": "reader@example.org"}])
+            run = run_and_wait_delivery(api, task["id"])
+    finally:
+        busy.stop()
+    assert run["status"] == "completed" and run["deliveryStatus"] == "failed"
+    [item] = run["deliveries"]
+    assert item["lastCode"] == "454" and item["attempts"] == 3  # retried on the schedule
+    assert len(busy.logins) >= 3 and busy.mailbox.messages == []  # tried on each attempt
+
+
 def test_smtp_down_fails_after_the_schedule(daemon_factory: Any, oai: OpenAIServer,
                                             isolated_home: Path, tmp_path: Path) -> None:
     set_secret(isolated_home, "smtp", SMTP_PASSWORD)

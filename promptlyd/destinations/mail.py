@@ -51,7 +51,9 @@ class EmailDestination:
                 timeout=self.config.delivery.timeout_seconds,
             )
         except aiosmtplib.SMTPAuthenticationError as exc:
-            return Attempt(Outcome.FINAL, str(exc.code),
+            # 454 and other 4xx: a temporary failure of the server's auth, worth a retry
+            return Attempt(Outcome.RETRY if 400 <= exc.code < 500 else Outcome.FINAL,
+                           str(exc.code),
                            f"the SMTP server rejected the login for {smtp.username}: "
                            f"{exc.code} {exc.message}; check [smtp] username and "
                            "`promptly secrets set smtp`")
@@ -65,7 +67,18 @@ class EmailDestination:
         except aiosmtplib.SMTPTimeoutError as exc:
             return Attempt(Outcome.RETRY, None, f"the SMTP server {smtp.host}:{smtp.port} timed "
                                                 f"out: {exc}")
-        except (aiosmtplib.SMTPException, OSError) as exc:
+        except aiosmtplib.SMTPNotSupported as exc:
+            return Attempt(Outcome.FINAL, None, f"the SMTP server {smtp.host}:{smtp.port} "
+                                                f"cannot do what we need: {exc}")
+        except aiosmtplib.SMTPException as exc:
+            if "STARTTLS" in str(exc):  # retrying will not make the server offer it
+                return Attempt(Outcome.FINAL, None, f"the SMTP server {smtp.host}:{smtp.port} "
+                                                    "does not offer STARTTLS: set [smtp] security "
+                                                    '= "tls" (port 465), or "none" only on a '
+                                                    "network you trust")
+            return Attempt(Outcome.RETRY, None, f"cannot deliver through {smtp.host}:"
+                                                f"{smtp.port}: {exc}")
+        except OSError as exc:
             return Attempt(Outcome.RETRY, None, f"cannot deliver through {smtp.host}:"
                                                 f"{smtp.port}: {exc}")
         if errors:

@@ -66,20 +66,22 @@ class Mailbox:
 class SmtpServer:
     """STARTTLS required before AUTH; accepts ``username``/``password`` only."""
 
-    def __init__(self, folder: Path, username: str, password: str) -> None:
+    def __init__(self, folder: Path, username: str, password: str, *,
+                 starttls: bool = True, auth_reply: str | None = None) -> None:
         import ssl
 
         self.cert, key = make_certificate(folder)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.cert, key)
         self.username, self.password = username, password
+        self.auth_reply = auth_reply  # e.g. "454 4.7.0 Try again later": every login fails so
         self.mailbox = Mailbox()
         self.port = free_port()
         self.logins: list[tuple[str, bool]] = []
-        self.controller = Controller(
-            self.mailbox, hostname="127.0.0.1", port=self.port, tls_context=context,
-            require_starttls=True, auth_require_tls=True, auth_required=True,
-            authenticator=self._auth)
+        self.controller = Controller(  # starttls=False: a server that never offers it
+            self.mailbox, hostname="127.0.0.1", port=self.port,
+            tls_context=context if starttls else None, require_starttls=starttls,
+            auth_require_tls=starttls, auth_required=starttls, authenticator=self._auth)
 
     def _auth(self, server: Any, session: Any, envelope: Any, mechanism: str,
               data: Any) -> AuthResult:
@@ -87,6 +89,8 @@ class SmtpServer:
               and data.password.decode() == self.password)
         self.logins.append((data.login.decode() if isinstance(data, LoginPassword) else "?",
                             ok))
+        if self.auth_reply is not None:
+            return AuthResult(success=False, handled=False, message=self.auth_reply)
         return AuthResult(success=ok, handled=False)  # False: aiosmtpd answers 535
 
     def start(self) -> SmtpServer:
