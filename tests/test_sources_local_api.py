@@ -195,6 +195,8 @@ async def test_api_request_tool_with_bearer_auth(api_server: ThreadingHTTPServer
 @pytest.mark.parametrize("path, why", [
     ("../admin", "'..' is not allowed"),
     ("a/%2e%2e/%2e%2e/admin", "'..' is not allowed"),
+    ("a/..;/admin", "'..' is not allowed"),
+    ("..;jsessionid=1/admin", "'..' is not allowed"),
     ("http://127.0.0.2/v1/x", "absolute URL"),
     ("//evil.example/v1", "absolute URL"),
     ("redirect-out", "outside"),

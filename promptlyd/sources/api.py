@@ -64,7 +64,8 @@ def confine(base: str, path: str) -> str:
     decoded = unquote(unquote(path))
     if "\\" in decoded or any(c in decoded for c in "\x00\r\n"):
         raise OffBase(f"path {path!r} has characters that are not allowed")
-    if ".." in decoded.split("/"):
+    # "..;x" is ".." to servers that strip path parameters (Tomcat, Jetty)
+    if any(segment.split(";", 1)[0] == ".." for segment in decoded.split("/")):
         raise OffBase(f"path {path!r}: '..' is not allowed; requests stay under {base}")
     if "://" in decoded or decoded.startswith("//") or urlsplit(path).scheme:
         raise OffBase(f"path {path!r} is an absolute URL; give a path under {base}")
