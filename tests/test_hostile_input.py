@@ -38,6 +38,22 @@ def rss_mb(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
+def settled_rss_mb(pid: int, timeout: float = 30.0) -> float:
+    """RSS once start-up's background work (the SDK imports) has finished: two samples
+    half a second apart within 1 MB of each other."""
+    last = rss_mb(pid)
+
+    def steady() -> float | None:
+        nonlocal last
+        time.sleep(0.5)
+        now = rss_mb(pid)
+        done = abs(now - last) < 1.0
+        last = now
+        return now if done else None
+
+    return wait_for(steady, timeout, "the daemon's memory to settle")
+
+
 def raw_connect(d: DaemonProcess) -> socket.socket:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(30)
@@ -85,7 +101,7 @@ def test_a_chunked_body_over_the_limit_is_cut_off_while_it_streams(
             sent += len(block)
             yield block
 
-    before = rss_mb(hostile.pid)
+    before = settled_rss_mb(hostile.pid)
     with hostile.client() as api:
         try:
             r = api.post("/api/promptly/tasks", content=chunks(),
