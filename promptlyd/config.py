@@ -102,6 +102,7 @@ class Config:
     max_tool_output_chars: int = 20_000
     source_connect_timeout_seconds: float = 20.0  # connecting to a source, listing its tools
     tool_timeout_seconds: float = 60.0  # one tool call
+    request_timeout_seconds: float = 10.0  # an API client sending its request
     secrets_backend: str = "auto"  # "auto" | "keyring" | "file"
     log_level: str = "INFO"
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
@@ -188,9 +189,9 @@ _TOP_KEYS = {
     "run_timeout_seconds": (int, float), "catch_up_window_hours": (int, float),
     "shutdown_grace_seconds": (int, float), "max_tool_rounds": int,
     "max_tool_output_chars": int, "source_connect_timeout_seconds": (int, float),
-    "tool_timeout_seconds": (int, float), "secrets_backend": str, "log_level": str,
-    "providers": dict, "budget": dict, "smtp": dict, "sms": dict,
-    "delivery": dict,
+    "tool_timeout_seconds": (int, float), "request_timeout_seconds": (int, float),
+    "secrets_backend": str, "log_level": str, "providers": dict, "budget": dict,
+    "smtp": dict, "sms": dict, "delivery": dict,
 }
 _PROVIDER_KEYS = {"kind": str, "base_url": str, "api_key": str, "local": bool,
                   "timeout_seconds": (int, float), "max_retries": int}
@@ -292,7 +293,7 @@ def _build(
         raise c.fail(f"unknown IANA timezone {tz!r} (e.g. 'Europe/Berlin')", "timezone")
     for key in ("max_concurrent_runs", "run_timeout_seconds", "max_tool_rounds",
                 "max_tool_output_chars", "source_connect_timeout_seconds",
-                "tool_timeout_seconds"):
+                "tool_timeout_seconds", "request_timeout_seconds"):
         if key in raw:
             positive(key, raw[key])
     # 0 = never catch up, as a task's catchUpWindowHours (and within the same bounds)
@@ -403,6 +404,7 @@ def _build(
         max_tool_output_chars=raw.get("max_tool_output_chars", 20_000),
         source_connect_timeout_seconds=float(raw.get("source_connect_timeout_seconds", 20)),
         tool_timeout_seconds=float(raw.get("tool_timeout_seconds", 60)),
+        request_timeout_seconds=float(raw.get("request_timeout_seconds", 10)),
         secrets_backend=backend,
         log_level=level,
         providers=providers,

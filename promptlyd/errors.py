@@ -8,6 +8,7 @@
     ├── NotFound(LookupError)          unknown id: which one           → 404
     ├── Conflict                       state forbids it (dup. slug)    → 409
     │   └── IllegalTransition          a run status change not allowed runs/states.py
+    ├── TooLarge                       a request body over the limit   → 413
     ├── NotAvailable                   not offered in local mode       → 501
     ├── AlreadyRunning                 a second daemon, same database
     ├── SecretMissing(LookupError)     no key for a provider / sink
@@ -95,6 +96,13 @@ class NotFound(PromptlydError, LookupError):
 class Conflict(PromptlydError):
     status = 409
     type = "conflict"
+
+
+class TooLarge(PromptlydError):
+    """A request body over the API's size limit (refused before it is read whole)."""
+
+    status = 413
+    type = "payload_too_large"
 
 
 class NotAvailable(PromptlydError):

@@ -36,7 +36,19 @@ def no_server_error(ctx: Any, response: Any, case: Any) -> bool | None:
     return result
 
 
-CHECKS = [no_server_error, checks.status_code_conformance,
+def error_shaped(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Every 4xx answer is ``{"error": {"type", "message", "field"?}}``."""
+    if not 400 <= response.status_code < 500:
+        return None
+    body = json.loads(response.content)
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    err = body["error"]
+    assert isinstance(err.get("type"), str) and isinstance(err.get("message"), str), err
+    assert set(err) <= {"type", "message", "field"}, err
+    return True
+
+
+CHECKS = [no_server_error, error_shaped, checks.status_code_conformance,
           checks.content_type_conformance, checks.response_headers_conformance,
           checks.response_schema_conformance]
 SENT: list[tuple[str, str, int]] = []

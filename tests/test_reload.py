@@ -60,6 +60,7 @@ RELOADABLE: dict[str, tuple[Callable[[Config, Path], Any], Probe]] = {
     "source_connect_timeout_seconds": (lambda c, _: 7.0,
                                        lambda s: [s.sources.settings().connect_timeout]),
     "tool_timeout_seconds": (lambda c, _: 8.0, lambda s: [s.sources.settings().tool_timeout]),
+    "request_timeout_seconds": (lambda c, _: 4.0, lambda s: [s.limits.request_timeout]),
     "smtp": (lambda c, _: SmtpConfig(host="mail.example.org", port=2525, sender="me@x.org"),
              lambda s: [s.delivery.config.smtp, s.delivery.destinations.config.smtp]),
     "sms": (lambda c, _: SmsConfig(account_sid="AC123", sender="+15550001111"),

@@ -7,13 +7,15 @@ from collections.abc import Iterable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from promptlyd.api import library, misc, tasks
 from promptlyd.api.context import AppContext
-from promptlyd.api.http import JSON
+from promptlyd.api.http import JSON, MAX_BODY
+from promptlyd.api.limits import BodyLimit
 from promptlyd.errors import PromptlydError
 
 log = logging.getLogger("promptlyd.api")
@@ -56,6 +58,13 @@ def allowed_methods(routes: Iterable[BaseRoute], path: str) -> list[str]:
     return sorted(methods, key=lambda m: (rank.get(m, len(rank)), m))
 
 
+async def _gone(request: Request, exc: Exception) -> Response:
+    """The client went away (or was cut off) before sending its whole body: no one to
+    answer, and not a bug."""
+    log.debug("client left during %s %s", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 async def _bug(request: Request, exc: Exception) -> Response:
     log.exception("bug while serving %s %s", request.method, request.url.path)
     return JSON({"error": {"type": "internal_error",
@@ -78,9 +87,11 @@ def create_app(ctx: AppContext) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(BodyLimit, limit=MAX_BODY)],
         exception_handlers={
             PromptlydError: _promptly_error,
             HTTPException: _http_error,
+            ClientDisconnect: _gone,
             Exception: _bug,
         },
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -14,7 +15,8 @@ from promptlyd.errors import NotFound, ValidationError
 from promptlyd.shapes import common as c
 from promptlyd.store.db import Row, Store
 
-MAX_BODY = 5_000_000
+MAX_BODY = 5_000_000  # bytes; enforced before reading by ``api.limits.BodyLimit``
+MAX_DEPTH = 64  # nesting of objects and arrays in a request body
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
 MAX_PREVIEW = 1000  # GET …/next?n=
@@ -32,17 +34,53 @@ def ctx_of(request: Request) -> AppContext:
 
 
 async def json_body(request: Request, *, optional: bool = False) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ValidationError(f"request body is {len(raw)} bytes; the limit is {MAX_BODY}")
+    raw = await request.body()  # BodyLimit has refused anything over MAX_BODY
     if not raw.strip():
         if optional:
             return {}
         raise ValidationError("request body must be a JSON object")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = json.loads(raw.decode("utf-8"))  # strict: no lone surrogates either
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"request body is not valid UTF-8 ({exc.reason} at byte "
+                              f"{exc.start}); send JSON encoded as UTF-8") from exc
+    except RecursionError as exc:
+        raise too_deep() from exc
+    except ValueError as exc:
         raise ValidationError(f"request body is not valid JSON: {exc}") from exc
+    check_tree(value)
+    return value
+
+
+def too_deep() -> ValidationError:
+    return ValidationError(f"request body is nested more than {MAX_DEPTH} levels deep; "
+                           "flatten it")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_tree(value: Any) -> None:
+    """Refuse nesting past ``MAX_DEPTH`` and strings no UTF-8 can store (a ``\\ud800``
+    escape decodes to a lone surrogate). Iterative: no recursion limit to hit."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise ValidationError("request body has a lone UTF-16 surrogate escape "
+                                      "(like \\ud800), which is not text; send real "
+                                      "characters")
+            continue
+        if isinstance(item, dict):
+            children: list[Any] = [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if level + 1 > MAX_DEPTH:
+            raise too_deep()
+        stack.extend((child, level + 1) for child in children)
 
 
 def query_int(request: Request, name: str, *, default: int, maximum: int) -> int:

@@ -362,6 +362,40 @@ def paths() -> dict[str, Any]:
     }
 
 
+def _link(op_id: str, **params: str) -> dict[str, Any]:
+    return {"operationId": op_id,
+            "parameters": {name: f"$response.body#/{field}" for name, field in params.items()}}
+
+
+# What a created object's id leads to: OpenAPI links, so a client (or a stateful
+# fuzzer) can follow a create to the operations on what it made.
+LINKS: dict[str, dict[str, dict[str, Any]]] = {
+    "createTask": {name: _link(op, taskId="id") for name, op in (
+        ("RetrieveTask", "retrieveTask"), ("UpdateTask", "updateTask"),
+        ("DeleteTask", "deleteTask"), ("RunTask", "runTask"),
+        ("ListTaskRuns", "listTaskRuns"), ("PreviewTask", "previewTask"),
+        ("AttachSource", "attachSource"), ("AttachSkill", "attachSkill"))},
+    "runTask": {"GetRun": _link("getRun", runId="id"),
+                "RedeliverRun": _link("redeliverRun", runId="id"),
+                "RetrieveTask": _link("retrieveTask", taskId="taskId")},
+    "createSource": {name: _link(op, sourceId="id") for name, op in (
+        ("RetrieveSource", "retrieveSource"), ("UpdateSource", "updateSource"),
+        ("DeleteSource", "deleteSource"), ("TestSource", "testSource"))},
+    "createSkill": {name: _link(op, skillId="id") for name, op in (
+        ("RetrieveSkill", "retrieveSkill"), ("UpdateSkill", "updateSkill"),
+        ("DeleteSkill", "deleteSkill"))},
+}
+
+
+def _with_links(all_paths: dict[str, Any]) -> dict[str, Any]:
+    for item in all_paths.values():
+        for op in item.values():
+            links = LINKS.get(op["operationId"])
+            if links:
+                op["responses"]["201"]["links"] = links
+    return all_paths
+
+
 def document() -> dict[str, Any]:
     schemas = dict(SCHEMAS)
     schemas["SourceAttachParams"] = _obj({"sourceId": UUID, "organizationId": UUID},
@@ -378,6 +412,6 @@ def document() -> dict[str, Any]:
         },
         "servers": [{"url": "http://localhost",
                      "description": "curl --unix-socket $PROMPTLY_SOCKET http://localhost/…"}],
-        "paths": paths(),
+        "paths": _with_links(paths()),
         "components": {"schemas": schemas},
     }

@@ -162,7 +162,8 @@ class Daemon:
         reloader = Reloader(config, services.reloadable, self.load_config)
         scheduled = await scheduler.load()
         await skills.start()  # scan the skills folder, then watch it
-        server = ApiServer(create_app(services.ctx), bind_unix_socket(config.socket))
+        server = ApiServer(create_app(services.ctx), bind_unix_socket(config.socket),
+                           services.limits)
         await server.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

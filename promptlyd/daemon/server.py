@@ -5,6 +5,12 @@ a 2-core machine); ``ApiServer`` drives uvicorn's ``startup``/``shutdown`` and
 simply sleeps in between, so an idle daemon costs nothing. Every connection's
 peer credentials (``SO_PEERCRED``) are checked: another uid gets a 403 and the
 connection is closed.
+
+Hostile clients are bounded here, below the application: a client must send its
+whole request within ``request_timeout_seconds`` of connecting (or of starting the
+next request on a kept-alive connection) — one that sends nothing or half a
+request is cut off, so idle connections cannot pile up file descriptors — and a
+request head (request line and headers) over ``MAX_HEAD_BYTES`` is a 431.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ import os
 import socket
 import stat
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from promptlyd.config import Config
 from promptlyd.errors import AlreadyRunning, PromptlydError
 
 log = logging.getLogger("promptlyd.server")
@@ -33,6 +41,33 @@ _FORBIDDEN = (
 )
 
 
+MAX_HEAD_BYTES = 64 * 1024
+_HEAD_TOO_LARGE_BODY = (
+    b'{"error":{"type":"headers_too_large",'
+    b'"message":"the request line and headers are over 64 kB; send fewer or shorter headers"}}'
+)
+_HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"connection: close\r\n"
+    + f"content-length: {len(_HEAD_TOO_LARGE_BODY)}\r\n\r\n".encode()
+    + _HEAD_TOO_LARGE_BODY
+)
+
+
+@dataclass
+class ConnectionLimits:
+    """What a connection may take; reload changes it for the connections that follow."""
+
+    request_timeout: float = 10.0
+
+    @classmethod
+    def of(cls, config: Config) -> ConnectionLimits:
+        return cls(request_timeout=config.request_timeout_seconds)
+
+    async def apply(self, config: Config) -> None:
+        self.request_timeout = config.request_timeout_seconds
+
+
 def peer_uid(sock: socket.socket) -> int | None:
     """The uid of the process at the other end of a Unix socket (Linux), else None."""
     so_peercred = getattr(socket, "SO_PEERCRED", None)
@@ -43,12 +78,50 @@ def peer_uid(sock: socket.socket) -> int | None:
     return int(uid)
 
 
-def _checked_protocol(base: type[Any], allowed_uid: int) -> type[Any]:
+def _checked_protocol(base: type[Any], allowed_uid: int,
+                      limits: ConnectionLimits) -> type[Any]:
     class PeerCheckedProtocol(base):  # type: ignore[misc]
         _refused = False
+        _discarding = False  # answered 431: what still arrives is dropped
+        _deadline: asyncio.TimerHandle | None = None
+        _head = 0  # bytes of the current request's head so far; -1 once it is complete
+
+        def _arm(self) -> None:
+            if self._deadline is None:
+                self._deadline = self.loop.call_later(limits.request_timeout, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            if not self.transport.is_closing():
+                log.debug("closed a connection that did not send its request within %g s",
+                          limits.request_timeout)
+                self.transport.close()
+
+        def on_message_begin(self) -> None:
+            self._arm()
+            super().on_message_begin()
+
+        def on_headers_complete(self) -> None:
+            self._head = -1
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._disarm()
+            self._head = 0
+            super().on_message_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
+            self._arm()
             sock = transport.get_extra_info("socket")
             if sock is None or sock.family != socket.AF_UNIX:
                 return
@@ -66,7 +139,20 @@ def _checked_protocol(base: type[Any], allowed_uid: int) -> type[Any]:
             if self._refused:
                 self.transport.close()
                 return
+            if self._discarding:
+                return
+            if self._head >= 0:
+                self._head += len(data)  # -1 again once the parser has seen the whole head
             super().data_received(data)
+            if self._head > MAX_HEAD_BYTES and not self.transport.is_closing():
+                log.warning("refused a request whose head is over %d bytes", MAX_HEAD_BYTES)
+                self._head = -1
+                self._discarding = True
+                # Answer, end our side, and drop what still comes for a moment (closing
+                # with unread data would reset the connection and lose the 431).
+                self.transport.write(_HEAD_TOO_LARGE)
+                self.transport.write_eof()
+                self.loop.call_later(1.0, self.transport.close)
 
     return PeerCheckedProtocol
 
@@ -114,15 +200,16 @@ def bind_unix_socket(path: Path) -> socket.socket:
 
 
 class ApiServer:
-    def __init__(self, app: Any, sock: socket.socket) -> None:
+    def __init__(self, app: Any, sock: socket.socket, limits: ConnectionLimits) -> None:
         import uvicorn
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
         self.sock = sock
         self.path = sock.getsockname()
-        config = uvicorn.Config(
+        self.limits = limits
+        uv_config = uvicorn.Config(
             app,
-            http=_checked_protocol(HttpToolsProtocol, os.getuid()),
+            http=_checked_protocol(HttpToolsProtocol, os.getuid(), self.limits),
             ws="none",
             lifespan="off",
             access_log=False,
@@ -132,9 +219,9 @@ class ApiServer:
             timeout_keep_alive=30,
             timeout_graceful_shutdown=5,
         )
-        config.load()
-        self.server = uvicorn.Server(config)
-        self.server.lifespan = config.lifespan_class(config)
+        uv_config.load()
+        self.server = uvicorn.Server(uv_config)
+        self.server.lifespan = uv_config.lifespan_class(uv_config)
 
     async def start(self) -> None:
         await self.server.startup(sockets=[self.sock])

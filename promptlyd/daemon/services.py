@@ -18,6 +18,7 @@ from promptlyd.clock import Clock
 from promptlyd.config import Config
 from promptlyd.daemon.logs import LogLevel
 from promptlyd.daemon.reload import Reloadable
+from promptlyd.daemon.server import ConnectionLimits
 from promptlyd.destinations.worker import DeliveryWorker
 from promptlyd.providers.catalog import Catalog
 from promptlyd.providers.discovery import ModelDirectory
@@ -42,6 +43,7 @@ class Services:
     delivery: DeliveryWorker
     directory: ModelDirectory
     ctx: AppContext
+    limits: ConnectionLimits
     reloadable: list[Reloadable] = field(default_factory=list)
 
 
@@ -76,8 +78,8 @@ def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: 
     services = Services(providers=providers, runner=runner, scheduler=scheduler,
                         skills=skills, sources=sources, delivery=delivery,
                         directory=directory,
-                        ctx=ctx)
+                        ctx=ctx, limits=ConnectionLimits.of(config))
     # every subsystem that takes a reloaded config, in the order reload applies it
     services.reloadable = [log_level or LogLevel(), providers, runner, scheduler, skills,
-                           sources, delivery, directory, ctx]
+                           sources, delivery, directory, ctx, services.limits]
     return services

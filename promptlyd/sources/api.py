@@ -77,17 +77,38 @@ def confine(base: str, path: str) -> str:
     return url
 
 
-def describe_response(response: httpx.Response, limit: int) -> str:
+async def read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+    """At most ``cap`` bytes of the body, and whether more was left unread: a huge
+    answer is never held whole (reading stops, the connection is dropped)."""
+    chunks: list[bytes] = []
+    held = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        held += len(chunk)
+        if held > cap:
+            return b"".join(chunks)[:cap], True
+    return b"".join(chunks), False
+
+
+def describe_response(response: httpx.Response, body: bytes, limit: int,
+                      unread: bool = False) -> str:
+    """Status, content type and the body as text, cut to ``limit`` characters with a note;
+    ``unread``: the body went on past what was read."""
     ctype = response.headers.get("content-type", "")
     head = f"HTTP {response.status_code} {response.reason_phrase}\ncontent-type: {ctype or '-'}"
-    body = response.content
+    declared = response.headers.get("content-length", "")
+    size = f"{declared} bytes" if declared.isdigit() else (
+        f"over {len(body)} bytes" if unread else f"{len(body)} bytes")
     textual = (not ctype or "json" in ctype or ctype.startswith("text/") or "xml" in ctype
                or "javascript" in ctype or "x-www-form-urlencoded" in ctype)
     if not textual or b"\x00" in body[:8192]:
-        return f"{head}\n\n[binary body: {len(body)} bytes, not shown]"
+        return f"{head}\n\n[binary body: {size}, not shown]"
     text = body.decode(response.encoding or "utf-8", "replace")
-    if len(text) > limit:
-        text = f"{text[:limit]}\n[response cut: {len(text) - limit} more characters not shown]"
+    room = max(0, limit - len(head) - 80)  # the head and the note fit in the limit too
+    if unread or len(text) > room:
+        rest = (f"{len(text) - room} more characters" if not unread
+                else f"the rest of {size}")
+        text = f"{text[:room]}\n[response cut: {rest} not shown]"
     return f"{head}\n\n{text}"
 
 
@@ -107,8 +128,9 @@ class ApiSource:
             headers=creds.headers, params=creds.query, follow_redirects=False,
             timeout=httpx.Timeout(self.settings.tool_timeout,
                                   connect=self.settings.connect_timeout))
-        try:
-            response = await self._client.get(self.base)
+        try:  # only the status matters: the body is never read
+            async with self._client.stream("GET", self.base) as response:
+                pass
         except httpx.TimeoutException as exc:
             raise SourceError(f"{self.base} did not answer within "
                               f"{self.settings.connect_timeout:g} s") from exc
@@ -135,29 +157,37 @@ class ApiSource:
             raise SourceError("query must be an object of parameter names to values")
         params = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in query.items()}
         has_body = "body" in arguments and arguments["body"] is not None
+        client = self._client
+        limit = self.settings.max_output_chars
         try:
-            response = await self._client.request(
+            response = await client.send(client.build_request(
                 method, url, params=params or None,
-                json=arguments["body"] if has_body else None)
-            for _ in range(MAX_REDIRECTS):
-                if not response.is_redirect:
-                    break
-                target = urljoin(str(response.url), response.headers.get("location", ""))
-                if not within(self.base, target):
-                    raise OffBase(f"the API redirected to {target}, which is outside "
-                                  f"{self.base}; not followed")
-                keep = response.status_code in (307, 308)
-                response = await self._client.request(
-                    method if keep else "GET", target,
-                    json=arguments["body"] if keep and has_body else None)
-            else:
-                raise SourceError(f"more than {MAX_REDIRECTS} redirects from {url}")
+                json=arguments["body"] if has_body else None), stream=True)
+            try:
+                for _ in range(MAX_REDIRECTS):
+                    if not response.is_redirect:
+                        break
+                    await response.aclose()
+                    target = urljoin(str(response.url), response.headers.get("location", ""))
+                    if not within(self.base, target):
+                        raise OffBase(f"the API redirected to {target}, which is outside "
+                                      f"{self.base}; not followed")
+                    keep = response.status_code in (307, 308)
+                    response = await client.send(client.build_request(
+                        method if keep else "GET", target,
+                        json=arguments["body"] if keep and has_body else None), stream=True)
+                else:
+                    raise SourceError(f"more than {MAX_REDIRECTS} redirects from {url}")
+                # a character is at most 4 bytes: enough for ``limit`` of them, no more
+                body, unread = await read_capped(response, 4 * limit + 4)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             raise SourceError(f"{method} {url} did not answer within "
                               f"{self.settings.tool_timeout:g} s (tool_timeout_seconds)") from exc
         except httpx.HTTPError as exc:
             raise SourceError(f"{method} {url} failed: {exc or type(exc).__name__}") from exc
-        text = describe_response(response, self.settings.max_output_chars)
+        text = describe_response(response, body, limit, unread)
         if response.status_code >= 400:
             raise SourceError(text)
         return text
