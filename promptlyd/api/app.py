@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from promptlyd.api import library, misc, tasks
+from promptlyd.api import events, library, misc, tasks
 from promptlyd.api.context import AppContext
 from promptlyd.api.http import JSON
 from promptlyd.errors import PromptlydError
@@ -74,6 +74,7 @@ def create_app(ctx: AppContext) -> Starlette:
         *tasks.routes,
         *library.routes,
         *misc.routes,
+        *events.routes,
         Route("/api/promptly/openapi.json", _openapi, methods=["GET"]),
     ]
     app = Starlette(

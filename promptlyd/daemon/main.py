@@ -180,6 +180,7 @@ class Daemon:
             if cancelled:
                 log.warning("%d run(s) did not finish in time: marked interrupted", cancelled)
             await delivery.stop()  # sends under way stay pending for the next start
+            services.events.close()  # event streams end, so the server's connections close
             await server.stop()
             await asyncio.gather(warm, *self._background, return_exceptions=True)
             await skills.stop()

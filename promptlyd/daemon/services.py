@@ -19,6 +19,8 @@ from promptlyd.config import Config
 from promptlyd.daemon.logs import LogLevel
 from promptlyd.daemon.reload import Reloadable
 from promptlyd.destinations.worker import DeliveryWorker
+from promptlyd.events import EventBus
+from promptlyd.events.changes import teller
 from promptlyd.providers.catalog import Catalog
 from promptlyd.providers.discovery import ModelDirectory
 from promptlyd.providers.registry import ProviderRegistry, SecretLookup
@@ -41,12 +43,15 @@ class Services:
     delivery: DeliveryWorker
     directory: ModelDirectory
     ctx: AppContext
+    events: EventBus = field(default_factory=EventBus)
     reloadable: list[Reloadable] = field(default_factory=list)
 
 
 def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: Catalog,
                    keys: SecretLookup, organization_id: str, waker: Waker | None = None,
                    log_level: LogLevel | None = None) -> Services:
+    events = EventBus(clock=clock)
+    store.on_change = teller(events)  # every committed change of runs, tasks, skills
     providers = ProviderRegistry(config.providers, keys)
     sources = Sources(config, keys)
     delivery = DeliveryWorker(config=config, store=store, clock=clock, secrets=keys,
@@ -55,7 +60,7 @@ def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: 
                     providers=providers, tools_for=sources.tools_for, outbox=delivery)
     ctx = AppContext(config=config, store=store, clock=clock, catalog=catalog,
                      organization_id=organization_id, started_at=clock.now(), runner=runner,
-                     source_tester=sources.test, deliveries=delivery)
+                     source_tester=sources.test, deliveries=delivery, events=events)
     ctx.counters.update(deliveryAttempts=lambda: delivery.attempts)
     directory = ModelDirectory(config, catalog, providers)
     ctx.models_lister = directory.models
@@ -69,7 +74,7 @@ def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: 
     services = Services(providers=providers, runner=runner, scheduler=scheduler,
                         skills=skills, sources=sources, delivery=delivery,
                         directory=directory,
-                        ctx=ctx)
+                        ctx=ctx, events=events)
     # every subsystem that takes a reloaded config, in the order reload applies it
     services.reloadable = [log_level or LogLevel(), providers, runner, scheduler, skills,
                            sources, delivery, directory, ctx]
