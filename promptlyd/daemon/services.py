@@ -61,7 +61,11 @@ def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: 
     ctx = AppContext(config=config, store=store, clock=clock, catalog=catalog,
                      organization_id=organization_id, started_at=clock.now(), runner=runner,
                      source_tester=sources.test, deliveries=delivery, events=events)
-    ctx.counters.update(deliveryAttempts=lambda: delivery.attempts)
+    ctx.counters.update(deliveryAttempts=lambda: delivery.attempts,
+                        eventSubscribers=lambda: events.subscribers,
+                        eventsPublished=lambda: events.published,
+                        eventsBacklog=lambda: events.backlog,
+                        eventsDropped=lambda: events.dropped)
     directory = ModelDirectory(config, catalog, providers)
     ctx.models_lister = directory.models
     scheduler = Scheduler(config=config, store=store, clock=clock, runner=runner, waker=waker,

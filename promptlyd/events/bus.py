@@ -67,6 +67,7 @@ class Subscription:
             return
         if len(self._items) >= self.maxsize:
             self.dropped += 1
+            self._bus.dropped += 1
             last = self._items[-1] if self._items else None
             if isinstance(last, Dropped):
                 last.count += 1
@@ -117,6 +118,7 @@ class EventBus:
     clock: Clock = field(default_factory=SystemClock)
     queue_size: int = DEFAULT_QUEUE
     published: int = 0  # for /health counters
+    dropped: int = 0  # events lost to full queues, over every subscriber
     closed: bool = False
     _subs: set[Subscription] = field(default_factory=set)
 
@@ -144,6 +146,11 @@ class EventBus:
     @property
     def subscribers(self) -> int:
         return len(self._subs)
+
+    @property
+    def backlog(self) -> int:
+        """The most events any one subscriber has not read yet."""
+        return max((s.pending for s in self._subs), default=0)
 
     def close(self) -> None:
         """Shutting down: every subscription ends once drained; no new ones."""
