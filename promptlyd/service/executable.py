@@ -16,7 +16,7 @@ def _runnable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def candidates(argv0: str, python: str) -> list[Path]:
+def candidates(argv0: str, python: str, *, search_path: bool = True) -> list[Path]:
     """Where to look, best first: beside the running ``promptly`` script (a venv's or
     pipx's bin, ``~/.local/bin``), beside the interpreter (a venv run as ``python -m``),
     the scripts folder of a ``--user`` install, then ``$PATH``."""
@@ -24,6 +24,8 @@ def candidates(argv0: str, python: str) -> list[Path]:
     if argv0 and os.path.basename(argv0).startswith("promptly"):
         out.append(Path(os.path.abspath(argv0)).parent / "promptlyd")
     out.append(Path(python).parent / "promptlyd")
+    if not search_path:
+        return out
     user = sysconfig.get_path("scripts", f"{os.name}_user")
     if user:
         out.append(Path(user) / "promptlyd")
@@ -33,9 +35,11 @@ def candidates(argv0: str, python: str) -> list[Path]:
     return out
 
 
-def find_promptlyd(argv: Sequence[str] | None = None, python: str | None = None) -> Path:
+def find_promptlyd(argv: Sequence[str] | None = None, python: str | None = None, *,
+                   search_path: bool = True) -> Path:
     argv = sys.argv if argv is None else argv
-    looked = candidates(argv[0] if argv else "", python or sys.executable)
+    looked = candidates(argv[0] if argv else "", python or sys.executable,
+                        search_path=search_path)
     for path in looked:
         if _runnable(path):
             return Path(os.path.abspath(path))
