@@ -28,6 +28,7 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("promptlyd.cli.usage", "billing"),
     ("promptlyd.cli.secrets", "secrets"),
     ("promptlyd.cli.service", "service"),
+    ("promptlyd.cli.doctor", "doctor"),
 )
 
 EPILOG = f"""\b

@@ -66,6 +66,13 @@ class ModelDirectory:
             return str(exc)
         return None
 
+    async def provider_problem(self, name: str) -> str | None:
+        """Why ``name`` cannot be used now (its server does not answer ``GET /models``, or
+        its key is missing), or None (``promptly doctor``)."""
+        if name in self._asked():
+            return (await self._served(name))[1]
+        return await self._key_problem(name)
+
     async def models(self) -> list[dict[str, Any]]:
         async with self._lock:
             if self._cache is not None and time.monotonic() - self._cache[0] < CACHE_SECONDS:
