@@ -127,3 +127,19 @@ def test_show_follow_waits_for_the_run(daemon_factory: Any, oai: OpenAIServer) -
     assert failed.exit_code == 1
     assert json.loads(failed.stdout)["status"] == "failed"
     assert "failed: " in failed.stderr
+
+
+def test_version_names_both_when_the_daemon_answers(daemon: Any, tmp_path: Any) -> None:
+    from promptlyd import __version__
+
+    result = CliRunner().invoke(cli, ["--version"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        f"promptly {__version__}", f"promptlyd {__version__} (running, {daemon.socket_path})"]
+    gone = CliRunner().invoke(cli, ["--socket", str(tmp_path / "no.sock"), "--version"],
+                              catch_exceptions=False)
+    assert gone.exit_code == 0
+    assert gone.stdout.splitlines()[1].startswith("promptlyd: not answering (")
+    daemon_version = subprocess.run([sys.executable, "-m", "promptlyd.daemon", "--version"],
+                                    capture_output=True, text=True, timeout=60, check=False)
+    assert daemon_version.stdout.strip() == f"promptlyd {__version__}"
