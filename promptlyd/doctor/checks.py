@@ -19,6 +19,7 @@ from promptlyd.errors import ConfigError, PromptlydError
 
 OK, WARN, PROBLEM, SKIPPED = "ok", "warn", "problem", "skipped"
 SMTP_TIMEOUT = 5.0
+PROVIDER_TIMEOUT = 10.0  # a person waits; the first call also loads the SDK
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,8 @@ def providers_check(d: Doctor) -> list[Finding]:
 
     async def ask() -> list[tuple[str, str | None]]:
         try:
-            return [(n, await directory.provider_problem(n)) for n in _used_providers(d)
+            return [(n, await directory.provider_problem(n, PROVIDER_TIMEOUT))
+                    for n in _used_providers(d)
                     if n in config.providers]
         finally:
             await registry.aclose()
