@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from promptlyd.clock import Clock
 from promptlyd.config import Config
 from promptlyd.errors import ValidationError
+from promptlyd.events import EventBus
 from promptlyd.providers.catalog import Catalog
 from promptlyd.store import AsyncStore
 
@@ -54,6 +55,7 @@ class AppContext:
     source_tester: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
     skills: SkillWriter | None = None  # skill writes go to the skills folder
     deliveries: Redeliverer | None = None  # POST /runs/{id}/redeliver
+    events: EventBus = field(default_factory=EventBus)  # GET /events subscribes here
 
     async def apply(self, config: Config) -> None:
         """A reloaded config: requests from now on see it."""

@@ -20,6 +20,8 @@ from promptlyd.daemon.logs import LogLevel
 from promptlyd.daemon.reload import Reloadable
 from promptlyd.daemon.server import ConnectionLimits
 from promptlyd.destinations.worker import DeliveryWorker
+from promptlyd.events import EventBus
+from promptlyd.events.changes import teller
 from promptlyd.providers.catalog import Catalog
 from promptlyd.providers.discovery import ModelDirectory
 from promptlyd.providers.registry import ProviderRegistry, SecretLookup
@@ -44,6 +46,7 @@ class Services:
     directory: ModelDirectory
     ctx: AppContext
     limits: ConnectionLimits
+    events: EventBus = field(default_factory=EventBus)
     reloadable: list[Reloadable] = field(default_factory=list)
 
 
@@ -54,6 +57,8 @@ def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: 
     """``redactor``: the key store's; tool outputs, run errors, source tests and
     delivery errors lose every secret it knows before they are stored, logged or sent
     to a model."""
+    events = EventBus(clock=clock)
+    store.on_change = teller(events)  # every committed change of runs, tasks, skills
     providers = ProviderRegistry(config.providers, keys)
     sources = Sources(config, keys, redactor=redactor)
     delivery = DeliveryWorker(config=config, store=store, clock=clock, secrets=keys,
@@ -64,8 +69,12 @@ def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: 
                     redact=redactor.redact if redactor is not None else None)
     ctx = AppContext(config=config, store=store, clock=clock, catalog=catalog,
                      organization_id=organization_id, started_at=clock.now(), runner=runner,
-                     source_tester=sources.test, deliveries=delivery)
-    ctx.counters.update(deliveryAttempts=lambda: delivery.attempts)
+                     source_tester=sources.test, deliveries=delivery, events=events)
+    ctx.counters.update(deliveryAttempts=lambda: delivery.attempts,
+                        eventSubscribers=lambda: events.subscribers,
+                        eventsPublished=lambda: events.published,
+                        eventsBacklog=lambda: events.backlog,
+                        eventsDropped=lambda: events.dropped)
     directory = ModelDirectory(config, catalog, providers)
     ctx.models_lister = directory.models
     scheduler = Scheduler(config=config, store=store, clock=clock, runner=runner, waker=waker,
@@ -78,7 +87,7 @@ def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: 
     services = Services(providers=providers, runner=runner, scheduler=scheduler,
                         skills=skills, sources=sources, delivery=delivery,
                         directory=directory,
-                        ctx=ctx, limits=ConnectionLimits.of(config))
+                        ctx=ctx, limits=ConnectionLimits.of(config), events=events)
     # every subsystem that takes a reloaded config, in the order reload applies it
     services.reloadable = [log_level or LogLevel(), providers, runner, scheduler, skills,
                            sources, delivery, directory, ctx, services.limits]
