@@ -27,6 +27,7 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("promptlyd.cli.usage", "stats"),
     ("promptlyd.cli.usage", "billing"),
     ("promptlyd.cli.secrets", "secrets"),
+    ("promptlyd.cli.dashboard", "dashboard"),
 )
 
 EPILOG = f"""\b

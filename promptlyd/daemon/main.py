@@ -120,7 +120,6 @@ class Daemon:
                            socket_override=self._socket_arg)
 
     async def run(self) -> int:
-        from promptlyd.api.app import create_app
         from promptlyd.clock import SystemClock
         from promptlyd.daemon.logs import LogLevel
         from promptlyd.daemon.reload import Reloader
@@ -148,12 +147,17 @@ class Daemon:
                                   log_level=LogLevel(self._log_level))
         scheduler, runner, skills = services.scheduler, services.runner, services.skills
         providers, delivery = services.providers, services.delivery
+        dashboard = services.dashboard
+        if dashboard is not None:
+            dashboard.bind()  # a taken port stops the start before anything runs
         delivery.start()  # pending deliveries a stopped daemon left are sent now
         reloader = Reloader(config, services.reloadable, self.load_config)
         scheduled = await scheduler.load()
         await skills.start()  # scan the skills folder, then watch it
-        server = ApiServer(create_app(services.ctx), bind_unix_socket(config.socket))
+        server = ApiServer(services.api_app, bind_unix_socket(config.socket))
         await server.start()
+        if dashboard is not None:
+            await dashboard.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop, sig)
@@ -180,6 +184,8 @@ class Daemon:
             if cancelled:
                 log.warning("%d run(s) did not finish in time: marked interrupted", cancelled)
             await delivery.stop()  # sends under way stay pending for the next start
+            if dashboard is not None:
+                await dashboard.stop()
             await server.stop()
             await asyncio.gather(warm, *self._background, return_exceptions=True)
             await skills.stop()

@@ -1,10 +1,12 @@
-"""The API server on a Unix socket: uvicorn, minus its idle tick, plus peer checks.
+"""The API server on a Unix socket (and the dashboard's TCP listener): uvicorn, minus
+its idle tick, plus peer checks.
 
 uvicorn's own main loop wakes ten times a second (about 143 ms CPU a minute on
 a 2-core machine); ``ApiServer`` drives uvicorn's ``startup``/``shutdown`` and
 simply sleeps in between, so an idle daemon costs nothing. Every connection's
 peer credentials (``SO_PEERCRED``) are checked: another uid gets a 403 and the
-connection is closed.
+connection is closed. The dashboard passes its own ``uid_of`` (the owner of a
+loopback TCP connection, ``web.listen.tcp_peer_uid``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import socket
 import stat
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +39,26 @@ _FORBIDDEN = (
 def peer_uid(sock: socket.socket) -> int | None:
     """The uid of the process at the other end of a Unix socket (Linux), else None."""
     so_peercred = getattr(socket, "SO_PEERCRED", None)
-    if so_peercred is None:
+    if so_peercred is None or sock.family != socket.AF_UNIX:
         return None
     creds = sock.getsockopt(socket.SOL_SOCKET, so_peercred, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
     return int(uid)
 
 
-def _checked_protocol(base: type[Any], allowed_uid: int) -> type[Any]:
+UidOf = Callable[[socket.socket], "int | None"]
+
+
+def _checked_protocol(base: type[Any], allowed_uid: int, uid_of: UidOf) -> type[Any]:
     class PeerCheckedProtocol(base):  # type: ignore[misc]
         _refused = False
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
             sock = transport.get_extra_info("socket")
-            if sock is None or sock.family != socket.AF_UNIX:
+            if sock is None:
                 return
-            uid = peer_uid(sock)
+            uid = uid_of(sock)
             if uid is not None and uid != allowed_uid:
                 log.warning("refused a connection from uid %d (only uid %d may connect)",
                             uid, allowed_uid)
@@ -114,7 +120,7 @@ def bind_unix_socket(path: Path) -> socket.socket:
 
 
 class ApiServer:
-    def __init__(self, app: Any, sock: socket.socket) -> None:
+    def __init__(self, app: Any, sock: socket.socket, uid_of: UidOf = peer_uid) -> None:
         import uvicorn
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -122,7 +128,7 @@ class ApiServer:
         self.path = sock.getsockname()
         config = uvicorn.Config(
             app,
-            http=_checked_protocol(HttpToolsProtocol, os.getuid()),
+            http=_checked_protocol(HttpToolsProtocol, os.getuid(), uid_of),
             ws="none",
             lifespan="off",
             access_log=False,
