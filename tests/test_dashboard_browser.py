@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -238,3 +239,125 @@ def test_a_script_in_the_output_does_not_run(page: Any, dash: Dash) -> None:
     assert output.locator("script, img, a").count() == 0
     assert page.evaluate("typeof window.pwned") == "undefined"
     screenshot(page, "run-hostile")
+
+
+def test_runs_list_filters_by_task_and_status(page: Any, dash: Dash) -> None:
+    task = _task(dash, "Filtered", "hello")
+    with dash.api() as api:
+        run = api.post(f"/api/promptly/tasks/{task['id']}/run").json()
+    page.goto(f"{dash.base_url}/runs/{run['id']}")
+    page.locator("#run-body[data-status=completed]").wait_for()
+    page.goto(dash.base_url + "/runs")
+    page.get_by_label("Task").select_option(label="Filtered")
+    page.get_by_label("Status").select_option("completed")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r"/runs\?task=.*&status=completed"))
+    rows = page.locator("table.runs tbody tr")
+    assert rows.count() == 1 and run["id"][:8] in rows.inner_text()
+    screenshot(page, "runs")
+    page.get_by_label("Status").select_option("failed")
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_text("No runs match").wait_for()
+
+
+def test_edit_a_skill_and_the_file_changes_on_disk(page: Any, dash: Dash) -> None:
+    with dash.api() as api:
+        skill = api.post("/api/promptly/skills", json={
+            "name": "House style", "content": "Be brief.", "description": "Short"}).json()
+    path = dash.skills_dir / f"{skill['slug']}.md"
+    assert "Be brief." in path.read_text()
+    page.goto(dash.base_url + "/skills")
+    page.get_by_role("link", name="House style").click()
+    page.get_by_label("Instructions (Markdown)").fill("Use **three** bullets, no more.")
+    page.get_by_label("Tags (comma-separated)").fill("style, brief")
+    page.get_by_role("button", name="Save").click()
+    page.locator("#saved").wait_for()
+    text = path.read_text()
+    assert "Use **three** bullets, no more." in text and "Be brief." not in text
+    assert "tags:" in text and "brief" in text and "name: House style" in text
+    with dash.api() as api:
+        got = api.get(f"/api/promptly/skills/{skill['id']}").json()
+    assert got["frontmatter"]["tags"] == ["style", "brief"] and got["version"] > skill["version"]
+    screenshot(page, "skill")
+    # a file broken on disk shows its problem in the list
+    (dash.skills_dir / "broken.md").write_text("---\nname: [unclosed\n---\nx\n")
+    deadline = time.monotonic() + WAIT_MS / 1000
+    page.goto(dash.base_url + "/skills")
+    while not page.locator("tr", has_text="broken").locator(".error").count():
+        assert time.monotonic() < deadline, "the broken skill never showed its problem"
+        page.wait_for_timeout(200)  # the folder watcher picks the file up within a second
+        page.reload()
+    assert "YAML" in page.locator("tr", has_text="broken").inner_text()
+    screenshot(page, "skills")
+
+
+def test_add_and_test_sources(page: Any, dash: Dash, tmp_path: Any) -> None:
+    (tmp_path / "notes.md").write_text("hello")
+    page.goto(dash.base_url + "/sources")
+    page.get_by_label("Name", exact=True).fill("Notes")
+    page.get_by_label("Type").select_option("local")
+    page.get_by_label("Config (JSON)").fill(json.dumps({"paths": [str(tmp_path)]}))
+    page.get_by_role("button", name="Add source").click()
+    page.wait_for_url(re.compile(r"/sources/[0-9a-f-]{36}$"))
+    page.get_by_role("button", name="Test: connect and list the tools").click()
+    result = page.locator("#test-result")
+    assert result.get_attribute("data-success") == "true"
+    assert "list_files" in page.locator("ul.tools").inner_text()
+    screenshot(page, "source")
+    # a bad config: the API's message beside the field
+    page.goto(dash.base_url + "/sources")
+    page.get_by_label("Name", exact=True).fill("Broken")
+    page.get_by_label("Config (JSON)").fill("{not json")
+    page.get_by_role("button", name="Add source").click()
+    assert "not valid JSON" in page.locator("#err-config").inner_text()
+    # a source that cannot connect: the failure, with its reason
+    page.get_by_label("Name", exact=True).fill("Missing")
+    page.get_by_label("Type").select_option("mcp")
+    page.get_by_label("Config (JSON)").fill(json.dumps(
+        {"transport": "stdio", "command": "no-such-mcp-server-here"}))
+    page.get_by_role("button", name="Add source").click()
+    page.get_by_role("button", name="Test: connect and list the tools").click()
+    result = page.locator("#test-result")
+    assert result.get_attribute("data-success") == "false"
+    assert "no-such-mcp-server-here" in result.inner_text()
+    page.goto(dash.base_url + "/sources")
+    assert page.locator("tr", has_text="Notes").count() == 1
+    screenshot(page, "sources")
+
+
+def test_stats_charts(page: Any, dash: Dash) -> None:
+    with dash.api() as api:
+        totals = api.get("/api/promptly/stats").json()
+    page.goto(dash.base_url + "/stats")
+    assert page.locator(".card").nth(1).inner_text().startswith(str(totals["totalRuns"]))
+    charts = page.locator("figure.chart svg[role=img]")
+    assert charts.count() == 4
+    assert f"{totals['totalRuns']} over 30 days" in (charts.first.get_attribute("aria-label")
+                                                       or "")
+    assert page.locator("figure.chart rect.bar").count() >= 1
+    screenshot(page, "stats")
+
+
+def test_phone_width_pages_fit(browser: Any, dash: Dash) -> None:
+    context, page = logged_in(browser, dash, viewport={"width": 390, "height": 844})
+    for path in ("/", "/tasks/new", "/runs", "/skills", "/sources", "/stats"):
+        page.goto(dash.base_url + path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 1:
+            screenshot(page, "phone-overflow")
+        assert overflow <= 1, (path, overflow)
+    screenshot(page, "phone-tasks-new")
+    page.goto(dash.base_url + "/")
+    screenshot(page, "phone-tasks")
+    context.close()
+
+
+def test_reading_works_without_javascript(browser: Any, dash: Dash) -> None:
+    context, page = logged_in(browser, dash, java_script_enabled=False)
+    page.goto(dash.base_url + "/tasks/new")
+    page.get_by_label("Time (HH:MM").fill("06:15")
+    page.get_by_role("button", name="Preview the schedule").click()
+    assert "daily at 06:15" in page.locator("#preview").inner_text()
+    for path in ("/", "/runs", "/skills", "/sources", "/stats"):
+        assert page.goto(dash.base_url + path).status == 200
+    context.close()
