@@ -291,3 +291,152 @@ async def test_the_listener_adds_no_timer_while_nobody_is_connected(tmp_path: Pa
     finally:
         await dashboard.stop()
         store.close()
+
+
+# --- the pages' error paths, over HTTP (no browser needed) ----------------------------------
+
+class Web:
+    def __init__(self, client: httpx.Client, csrf: str, daemon: Any) -> None:
+        self.client, self.csrf, self.daemon = client, csrf, daemon
+
+    def post(self, path: str, data: dict[str, Any] | None = None,
+             **kwargs: Any) -> httpx.Response:
+        return self.client.post(path, data={"csrf": self.csrf, **(data or {})}, **kwargs)
+
+
+@pytest.fixture
+def web(daemon_factory: Any) -> Any:
+    import re
+
+    d = daemon_factory(config=WEB).start()
+    with d.client() as api:
+        url = api.post("/api/promptly/dashboard/login").json()["url"]
+    base = url.split("/login", 1)[0]
+    with httpx.Client(base_url=base) as client:
+        page = client.get(url, follow_redirects=True)
+        assert page.status_code == 200
+        match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert match is not None
+        yield Web(client, match.group(1), d)
+
+
+UNKNOWN = "00000000-0000-4000-8000-000000000000"
+
+
+def test_unknown_ids_are_404_pages_with_the_apis_message(web: Web) -> None:
+    for path in (f"/tasks/{UNKNOWN}", f"/runs/{UNKNOWN}", f"/skills/{UNKNOWN}",
+                 f"/sources/{UNKNOWN}", "/tasks/not-a-uuid"):
+        r = web.client.get(path)
+        assert r.status_code == 404, path
+        assert "no such" in r.text.lower(), path
+    for path in (f"/tasks/{UNKNOWN}/run", f"/tasks/{UNKNOWN}/pause", f"/tasks/{UNKNOWN}/delete",
+                 f"/tasks/{UNKNOWN}", f"/skills/{UNKNOWN}", f"/sources/{UNKNOWN}/test",
+                 f"/sources/{UNKNOWN}/delete"):
+        assert web.post(path).status_code == 404, path
+
+
+def test_pause_resume_edit_and_delete_a_task(web: Web) -> None:
+    with web.daemon.client() as api:
+        task = api.post("/api/promptly/tasks", json={"name": "T", "prompt": "p",
+                                                     "scheduleTime": "08:00"}).json()
+    tid = task["id"]
+    assert web.post(f"/tasks/{tid}/pause").status_code == 303
+    listing = web.client.get("/").text
+    assert "paused" in listing and ">Resume<" in listing
+    assert web.post(f"/tasks/{tid}/resume").status_code == 303
+    edit = web.client.get(f"/tasks/{tid}")
+    assert edit.status_code == 200 and 'value="08:00"' in edit.text
+    assert "daily at 08:00" in edit.text  # the preview: the task's own /next
+    r = web.post(f"/tasks/{tid}", {"name": "T2", "prompt": "p", "schedule": "daily",
+                                   "scheduleTime": "10:15", "timezone": "UTC"})
+    assert r.status_code == 303
+    with web.daemon.client() as api:
+        got = api.get(f"/api/promptly/tasks/{tid}").json()
+    assert got["name"] == "T2" and got["scheduleTime"] == "10:15" and got["status"] == "active"
+    bad = web.post(f"/tasks/{tid}", {"name": "T2", "prompt": "p", "timezone": "Mars/Olympus"})
+    assert bad.status_code == 400 and 'id="err-timezone"' in bad.text
+    assert web.post(f"/tasks/{tid}/delete").status_code == 303
+    assert web.client.get(f"/tasks/{tid}").status_code == 404
+
+
+def test_preview_says_what_is_wrong_and_works_without_js(web: Web) -> None:
+    r = web.post("/tasks/preview", {"schedule": "daily", "scheduleTime": "25:00"},
+                 headers={"HX-Request": "true"})
+    assert r.status_code == 200 and "<form" not in r.text and "scheduleTime" in r.text
+    r = web.post("/tasks/preview", {"schedule": "weekly", "scheduleDays": "friday",
+                                    "scheduleTime": "17:00", "timezone": "UTC"})
+    assert "<form" in r.text and "<strong>weekly on friday at 17:00 (UTC)</strong>" in r.text
+    assert r.text.count("<time ") == 10
+
+
+def test_run_now_goes_to_the_run(web: Web) -> None:
+    with web.daemon.client() as api:
+        task = api.post("/api/promptly/tasks", json={"name": "Long", "prompt": "p"}).json()
+    first = web.post(f"/tasks/{task['id']}/run")
+    assert first.status_code == 303 and first.headers["location"].startswith("/runs/")
+    run = web.client.get(first.headers["location"])
+    assert run.status_code == 200 and 'id="run-body"' in run.text
+
+
+def test_skill_and_source_forms_show_the_apis_errors(web: Web) -> None:
+    r = web.post("/skills/new", {"name": "", "content": "x", "tags": "", "author": "",
+                                 "description": "", "category": ""})
+    assert r.status_code == 400 and 'id="err-name"' in r.text
+    r = web.post("/skills/new", {"name": "Ok", "content": "Say hi.", "tags": "a, b",
+                                 "author": "", "description": "", "category": ""})
+    assert r.status_code == 303
+    r = web.post("/sources", {"name": "S", "type": "mcp", "config": "{}",
+                              "authType": "none", "authConfig": "[oops"})
+    assert r.status_code == 400 and 'id="err-authConfig"' in r.text
+    r = web.post("/sources", {"name": "S", "type": "mcp", "config": "{}", "authType": "bearer",
+                              "authConfig": '{"token": "sk-live"}'})
+    assert r.status_code == 400 and 'id="err-authConfig"' in r.text and "secret" in r.text
+    r = web.post("/sources", {"name": "S", "type": "mcp", "config": "{}", "authType": "none",
+                              "authConfig": ""})
+    assert r.status_code == 303
+    source = web.client.get(r.headers["location"])
+    sid = r.headers["location"].rsplit("/", 1)[1]
+    assert source.status_code == 200
+    tested = web.post(f"/sources/{sid}/test")
+    assert 'data-success="false"' in tested.text and "config.command" in tested.text
+    assert web.post(f"/sources/{sid}/delete").status_code == 303
+
+
+def test_the_guard_refuses_foreign_origins_huge_forms_and_logs_out(web: Web) -> None:
+    r = web.post("/tasks/new", {"name": "x", "prompt": "y"},
+                 headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403
+    r = web.client.post("/tasks/new", content=b"csrf=" + b"x" * 5_000_001,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413
+    page = web.client.get("/")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert web.post("/logout").status_code == 303
+    assert web.client.get("/").status_code == 401
+
+
+def test_run_now_while_a_run_is_going_says_why(daemon_factory: Any) -> None:
+    import re
+
+    from tests.fakes.model_servers import OpenAIServer, running, slow
+
+    for model in running(OpenAIServer()):
+        d = daemon_factory(config=WEB + f'[providers.fake]\nkind = "openai"\nbase_url = '
+                                        f'"{model.base_url}"\nlocal = true\n').start()
+        model.script([slow(120)])
+        with d.client() as api:
+            url = api.post("/api/promptly/dashboard/login").json()["url"]
+            task = api.post("/api/promptly/tasks", json={"name": "Held", "prompt": "p",
+                                                         "model": "fake/m"}).json()
+            assert api.post(f"/api/promptly/tasks/{task['id']}/run").status_code == 201
+        with httpx.Client(base_url=url.split("/login")[0]) as client:
+            page = client.get(url, follow_redirects=True)
+            match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert match is not None
+            r = client.post(f"/tasks/{task['id']}/run", data={"csrf": match.group(1)})
+            assert r.status_code == 409
+            assert "Could not start the run" in r.text and "already running" in r.text
+            live = client.get("/runs")
+            assert "running" in live.text or "pending" in live.text
+        model.release()
