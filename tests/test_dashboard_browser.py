@@ -361,3 +361,30 @@ def test_reading_works_without_javascript(browser: Any, dash: Dash) -> None:
     for path in ("/", "/runs", "/skills", "/sources", "/stats"):
         assert page.goto(dash.base_url + path).status == 200
     context.close()
+
+
+def test_labels_keyboard_and_no_csp_violations(browser: Any, dash: Dash) -> None:
+    context, page = logged_in(browser, dash)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning")
+            else None)
+    for path in ("/", "/tasks/new", "/runs", "/skills", "/skills/new", "/sources", "/stats"):
+        page.goto(dash.base_url + path)
+        unlabelled = page.evaluate(
+            "[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
+            ".filter(e => !e.labels || e.labels.length === 0).map(e => e.name)")
+        assert unlabelled == [], (path, unlabelled)
+        assert page.locator("main h1").count() == 1, path
+    page.goto(dash.base_url + "/")
+    for _ in range(30):  # Tab through the page to the "New task" link, then Enter
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == "New task":
+            break
+    else:
+        raise AssertionError("'New task' is not reachable with the keyboard")
+    page.keyboard.press("Enter")
+    page.wait_for_url(dash.base_url + "/tasks/new")
+    page.get_by_label("Time (HH:MM").fill("06:45")
+    page.locator("#preview").get_by_text("daily at 06:45").wait_for()  # htmx, under the CSP
+    assert [p for p in problems if "Content Security Policy" in p] == []
+    context.close()
