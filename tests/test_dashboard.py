@@ -104,7 +104,9 @@ def test_tcp_peer_uid_finds_the_connecting_user(tmp_path: Path) -> None:
 def test_allowed_hosts() -> None:
     assert allowed_hosts("127.0.0.1", 8787, False) == {"127.0.0.1:8787", "localhost:8787"}
     assert allowed_hosts("::1", 8787, False) == {"[::1]:8787", "localhost:8787"}
+    assert allowed_hosts("localhost", 80, False) == {"localhost:80", "127.0.0.1:80", "[::1]:80"}
     assert allowed_hosts("0.0.0.0", 8787, True) is None  # any name may reach it
+    assert allowed_hosts("127.0.0.1", 8787, True) == {"127.0.0.1:8787", "localhost:8787"}
 
 
 # --- pure pieces ---------------------------------------------------------------------------

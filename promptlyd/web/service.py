@@ -40,6 +40,8 @@ def allowed_hosts(host: str, port: int, allow_remote: bool) -> set[str] | None:
     if allow_remote and (ip is None or not ip.is_loopback):
         return None
     names = {f"{_url_host(host)}:{port}", f"localhost:{port}"}
+    if host == "localhost":  # bound to what localhost resolves to: its numeric names too
+        names |= {f"127.0.0.1:{port}", f"[::1]:{port}"}
     return names
 
 
