@@ -380,6 +380,12 @@ def paths() -> dict[str, Any]:
         "/api/promptly/health": {
             "get": _op("Daemon health", "health", ok=_json({"type": "object"}))},
         "/api/promptly/events": {"get": _add(_events())},
+        "/api/promptly/dashboard/login": {
+            "post": _add(_op("A one-time dashboard login link (socket only)", "dashboardLogin",
+                             ok=_json(_obj({"url": {"type": "string", "format": "uri"},
+                                            "expiresAt": TIME}, ["url", "expiresAt"]),
+                                      "Created"),
+                             status="201", errors=(501,)))},
         "/api/promptly/openapi.json": {
             "get": _op("This document", "openapi", ok=_json({"type": "object"}))},
     }

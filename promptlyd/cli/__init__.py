@@ -29,6 +29,7 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("promptlyd.cli.secrets", "secrets"),
     ("promptlyd.cli.service", "service"),
     ("promptlyd.cli.doctor", "doctor"),
+    ("promptlyd.cli.dashboard", "dashboard"),
 )
 
 EPILOG = f"""\b

@@ -120,7 +120,6 @@ class Daemon:
                            socket_override=self._socket_arg)
 
     async def run(self) -> int:
-        from promptlyd.api.app import create_app
         from promptlyd.clock import SystemClock
         from promptlyd.daemon.logs import LogLevel
         from promptlyd.daemon.reload import Reloader
@@ -158,13 +157,17 @@ class Daemon:
         failed = await store.write(fail_unfinished)
         if failed:
             log.warning("marked %d run(s) left unfinished by a stopped daemon as failed", failed)
+        dashboard = services.dashboard
+        if dashboard is not None:
+            dashboard.bind()  # a taken port stops the start before anything runs
         delivery.start()  # pending deliveries a stopped daemon left are sent now
         reloader = Reloader(config, services.reloadable, self.load_config)
         scheduled = await scheduler.load()
         await skills.start()  # scan the skills folder, then watch it
-        server = ApiServer(create_app(services.ctx), bind_unix_socket(config.socket),
-                           services.limits)
+        server = ApiServer(services.api_app, bind_unix_socket(config.socket), services.limits)
         await server.start()
+        if dashboard is not None:
+            await dashboard.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop, sig)
@@ -195,6 +198,8 @@ class Daemon:
                 log.warning("%d run(s) did not finish in time: marked interrupted", cancelled)
             await delivery.stop()  # sends under way stay pending for the next start
             services.events.close()  # event streams end, so the server's connections close
+            if dashboard is not None:
+                await dashboard.stop()
             await server.stop()
             await asyncio.gather(warm, *self._background, return_exceptions=True)
             await skills.stop()

@@ -1,7 +1,8 @@
 """The daemon's subsystems, built in one place, and the one list reload walks.
 
 ``build_services`` wires store, providers, executor, scheduler, skills sync,
-model directory and API context from one ``Config``; ``Services.reloadable`` is
+model directory, API context, the API app and (with ``[web] listen``) the
+dashboard from one ``Config``; ``Services.reloadable`` is
 the list of everything with ``apply(config)``. A new subsystem (the delivery
 worker, the sources) is built here and appended to that list. Nothing is
 started here: ``daemon.main`` loads the schedule, starts the skills watch and
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from promptlyd.api.context import AppContext
 from promptlyd.clock import Clock
@@ -34,6 +36,9 @@ from promptlyd.skills.write import SkillWriter
 from promptlyd.sources.service import Sources
 from promptlyd.store import AsyncStore
 
+if TYPE_CHECKING:
+    from promptlyd.web.service import Dashboard
+
 
 @dataclass
 class Services:
@@ -47,6 +52,8 @@ class Services:
     ctx: AppContext
     limits: ConnectionLimits
     events: EventBus = field(default_factory=EventBus)
+    api_app: Any = None  # the one API app, served on the socket and the dashboard
+    dashboard: Dashboard | None = None  # the web listener, when [web] listen is set
     reloadable: list[Reloadable] = field(default_factory=list)
 
 
@@ -88,6 +95,14 @@ def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: 
                         skills=skills, sources=sources, delivery=delivery,
                         directory=directory,
                         ctx=ctx, limits=ConnectionLimits.of(config), events=events)
+    from promptlyd.api.app import create_app
+
+    services.api_app = create_app(ctx)
+    if config.web.listen:  # restart-only (daemon.reload.RESTART_ONLY): not on the list
+        from promptlyd.web.service import Dashboard
+
+        services.dashboard = Dashboard(config.web, ctx, services.api_app, services.limits)
+        ctx.dashboard = services.dashboard
     # every subsystem that takes a reloaded config, in the order reload applies it
     services.reloadable = [log_level or LogLevel(), providers, runner, scheduler, skills,
                            sources, delivery, directory, ctx, services.limits]

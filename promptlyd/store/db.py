@@ -442,6 +442,15 @@ class Store:
             "totalCostCents": runs[4],
         }
 
+    def run_usage_since(self, since_iso: str) -> list[tuple[str, str, int, float]]:
+        """(createdAt, status, tokens, cents) of every run created since then, oldest
+        first: the dashboard buckets them into days of the config's zone."""
+        rows = self.conn.execute(
+            "SELECT created_at, status, COALESCE(tokens_used, 0), COALESCE(cost_cents, 0) "
+            "FROM runs WHERE created_at >= ? ORDER BY created_at", [since_iso],
+        ).fetchall()
+        return [(str(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in rows]
+
     def usage_since(self, since_iso: str) -> tuple[int, float]:
         """(runs, cents) created since then. A run refused before it started (budget
         exceeded; failed with no ``started_at``) is not a run used."""
