@@ -200,6 +200,8 @@ def test_run_now_and_watch_it_complete(page: Any, dash: Dash) -> None:
     task = _task(dash, "Markdown digest",
                  "# Digest\n\n- **first** point\n- a [link](https://example.org/x)")
     dash.model.script([slow(120, then=echo())])  # held until released: we see it running
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
     page.goto(dash.base_url + "/")
     page.locator("tr", has_text="Markdown digest").get_by_role("button", name="Run now").click()
     page.wait_for_url(re.compile(re.escape(dash.base_url) + r"/runs/[0-9a-f-]{36}$"))
@@ -208,9 +210,20 @@ def test_run_now_and_watch_it_complete(page: Any, dash: Dash) -> None:
     page.locator("#run-body[data-status=running]").wait_for()
     screenshot(page, "run-running")
     url = page.url
+    live = url.replace(dash.base_url, "") + "/live"
+    # the page follows the event stream, and htmx's 1 s polling is off: while the run is
+    # held, 3 s pass without one fragment request
+    assert any("/api/promptly/events?types=run." in u for u in requests), requests
+    assert body.get_attribute("hx-trigger") is None
+    quiet_since = len(requests)
+    page.wait_for_timeout(3000)  # a window in which polling would have asked 3 times
+    assert [u for u in requests[quiet_since:] if live in u] == []
     dash.model.release()
-    page.locator("#run-body[data-status=completed]").wait_for()  # no reload: it polls
+    page.locator("#run-body[data-status=completed]").wait_for()  # no reload: the stream
     assert page.url == url
+    fragments = [u for u in requests if live in u]
+    assert fragments and all(u.endswith("/live?via=events") for u in fragments), fragments
+    assert len(fragments) <= 4  # on open, run.started (maybe), run.completed: not polls
     output = page.locator("#output")
     assert output.locator("h1").inner_text() == "Digest"
     assert output.locator("strong").inner_text() == "first"
@@ -222,6 +235,32 @@ def test_run_now_and_watch_it_complete(page: Any, dash: Dash) -> None:
     with dash.api() as api:
         runs = api.get(f"/api/promptly/tasks/{task['id']}/runs").json()
     assert [r["status"] for r in runs] == ["completed"]
+
+
+def test_without_event_source_a_run_page_polls(browser: Any, dash: Dash) -> None:
+    context, page = logged_in(browser, dash)
+    context.add_init_script("delete window.EventSource;")
+    task = _task(dash, "Polled", "Polled answer.")
+    dash.model.script([slow(120, then=echo())])
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(dash.base_url + "/")
+    page.locator("tr", has_text="Polled").get_by_role("button", name="Run now").click()
+    page.locator("#run-body[data-status=running]").wait_for()
+    assert page.locator("#run-body").get_attribute("hx-trigger") == "every 1s"
+    live = page.url.replace(dash.base_url, "") + "/live"
+    deadline = time.monotonic() + 30
+    while not [u for u in requests if u.endswith(live)]:  # htmx polls the fragment
+        assert time.monotonic() < deadline, requests
+        page.wait_for_timeout(50)  # lets Playwright deliver its request events
+    dash.model.release()
+    page.locator("#run-body[data-status=completed]").wait_for()
+    assert not any("/api/promptly/events" in u for u in requests)
+    assert not any("via=events" in u for u in requests)
+    with dash.api() as api:
+        assert api.get(f"/api/promptly/tasks/{task['id']}/runs").json()[0]["status"] == \
+            "completed"
+    context.close()
 
 
 def test_a_script_in_the_output_does_not_run(page: Any, dash: Dash) -> None:

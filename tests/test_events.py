@@ -97,6 +97,48 @@ def test_a_waiting_subscriber_is_woken_by_close() -> None:
     asyncio.run(go())
 
 
+def live_timers() -> int:
+    scheduled = asyncio.get_running_loop()._scheduled  # type: ignore[attr-defined]
+    return sum(1 for handle in scheduled if not handle.cancelled())
+
+
+def test_a_thousand_subscribers_share_one_heartbeat_timer() -> None:
+    async def go() -> None:
+        bus = EventBus()
+        quiet = [bus.subscribe(heartbeat=0.05) for _ in range(1000)]
+        other = bus.subscribe(heartbeat=0.1)
+        assert bus.timers == 2  # one per interval in use, not one per subscriber
+        assert live_timers() == 2
+        async with asyncio.timeout(10):
+            assert {await s.next() for s in quiet} == {IDLE}
+            assert await other.next() is IDLE
+        # an event comes before any heartbeat, and one told something skips the next tick
+        bus.publish("task.deleted", {"taskId": "t"})
+        async with asyncio.timeout(10):
+            first = await quiet[0].next()
+            assert isinstance(first, Event) and first.type == "task.deleted"
+            assert await quiet[0].next() is IDLE  # quiet again: heartbeats go on
+        for s in quiet:
+            s.close()
+        assert bus.timers == 1 and bus.subscribers == 1
+        other.close()
+        assert bus.timers == 0 and live_timers() == 0
+        with pytest.raises(ValueError, match="positive"):
+            bus.subscribe(heartbeat=0)
+
+    asyncio.run(go())
+
+
+def test_a_closed_bus_starts_no_heartbeat() -> None:
+    async def go() -> None:
+        bus = EventBus()
+        bus.close()
+        sub = bus.subscribe(heartbeat=1)
+        assert bus.timers == 0 and await sub.next() is None
+
+    asyncio.run(go())
+
+
 def test_unknown_event_types_and_empty_queues_are_refused() -> None:
     bus = EventBus()
     with pytest.raises(ValueError, match=r"unknown event type 'run\.exploded'"):

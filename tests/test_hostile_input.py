@@ -238,3 +238,76 @@ def test_request_timeout_must_be_positive(daemon_factory: Any) -> None:
     proc = d.spawn()
     assert proc.wait(20) == 78
     assert "request_timeout_seconds: must be greater than 0" in d.log()
+
+
+def _counters(api: httpx.Client) -> dict[str, int]:
+    counters: dict[str, int] = api.get("/api/promptly/health").json()["counters"]
+    return counters
+
+
+def test_a_thousand_idle_event_clients_leave_the_daemon_unharmed(
+        daemon_factory: Any) -> None:
+    from tests.fakes.model_servers import OpenAIServer, reply
+
+    with OpenAIServer() as oai:
+        d: DaemonProcess = daemon_factory(config=(
+            f"request_timeout_seconds = {TIMEOUT}\n"
+            f'[providers.fake]\nkind = "openai"\nbase_url = "{oai.base_url}"\n'
+            "local = true\nmax_retries = 0\n")).start()
+        pid = d.pid
+        with d.client() as api:
+            assert _counters(api)["eventSubscribers"] == 0
+            baseline = open_fds(pid)
+            clients = []
+            for i in range(1000):  # half read only the answer's head, half read nothing
+                s = raw_connect(d)
+                # a quick heartbeat for some: 100 timers firing every second meanwhile
+                beat = 1 if i % 10 == 0 else 15
+                s.sendall(f"GET /api/promptly/events?heartbeat={beat} HTTP/1.1\r\n"
+                          "host: localhost\r\n\r\n".encode())
+                clients.append(s)
+            for s in clients[::2]:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = s.recv(1)
+                    assert chunk, head
+                    head += chunk
+                assert head.startswith(b"HTTP/1.1 200 ") and b"text/event-stream" in head
+            wait_for(lambda: _counters(api)["eventSubscribers"] == 1000 or None, 60,
+                     "1,000 subscribers")
+            assert open_fds(pid) >= baseline + 1000
+            assert _counters(api)["eventTimers"] == 2  # one per heartbeat interval in use
+            published = _counters(api)["eventsPublished"]
+
+            t0 = time.monotonic()
+            task = api.post("/api/promptly/tasks", json={
+                "name": "Crowded", "prompt": "hi", "model": "fake/m"}).json()
+            oai.script([reply("ok")])
+            run_id = api.post(f"/api/promptly/tasks/{task['id']}/run").json()["id"]
+            def finished() -> dict[str, Any] | None:
+                run: dict[str, Any] = api.get(f"/api/promptly/runs/{run_id}").json()
+                return run if run["status"] in ("completed", "failed") else None
+
+            run = wait_for(finished, 30, "the run")
+            took = time.monotonic() - t0
+            assert run["status"] == "completed", run
+            assert took < 10, took  # an instant model: well under this on a busy machine
+            assert api.get("/api/promptly/tasks").json()[0]["id"] == task["id"]
+
+            counters = _counters(api)
+            assert counters["eventSubscribers"] == 1000
+            # task.created, run.created, run.started, run.completed, task.updated (last run)…
+            assert counters["eventsPublished"] - published >= 4
+            assert counters["eventsDropped"] == 0  # a handful of events fit every queue
+            # what a client has not read sits in the kernel's buffers, not the daemon's queues
+            wait_for(lambda: _counters(api)["eventsBacklog"] == 0 or None, 30,
+                     "every subscriber's queue drained into its socket")
+
+            for s in clients:
+                s.close()
+            wait_for(lambda: _counters(api)["eventSubscribers"] == 0 or None, 60,
+                     "the subscriptions ended with their connections")
+            assert _counters(api)["eventTimers"] == 0
+            wait_for(lambda: open_fds(pid) <= baseline or None, 30,
+                     f"fds back to baseline (now {open_fds(pid)}, baseline {baseline})")
+    assert "bug while serving" not in d.log()

@@ -2,8 +2,10 @@
 
 The subscription is made before the answer starts, so a client that has the
 response headers misses nothing after them. While connected, a comment is sent
-when ``heartbeat`` seconds pass without an event, so the client notices a dead
-daemon (and the daemon a vanished client); with nobody connected there is no
+when a ``heartbeat`` interval passes without an event (between one and two
+intervals of quiet), so the client notices a dead daemon (and the daemon a
+vanished client). Every client with the same ``heartbeat`` shares one timer on
+the bus, so 1,000 idle clients are one timer; with nobody connected there is no
 timer at all. A client that reads too slowly never slows the daemon: its queue
 is bounded, what does not fit is dropped and the client told (``event: dropped``).
 """
@@ -29,11 +31,11 @@ MAX_HEARTBEAT = 300
 RETRY_MS = 2000
 
 
-async def _stream(sub: Subscription, heartbeat: float) -> AsyncIterator[bytes]:
+async def _stream(sub: Subscription) -> AsyncIterator[bytes]:
     try:
         yield sse.hello(__version__, RETRY_MS)
         while True:
-            item = await sub.next(heartbeat)
+            item = await sub.next()  # IDLE from the bus's shared heartbeat timer
             if item is None:
                 return  # the daemon is stopping
             if isinstance(item, Event):
@@ -51,8 +53,8 @@ async def _stream(sub: Subscription, heartbeat: float) -> AsyncIterator[bytes]:
 class EventStream(StreamingResponse):
     """Leaves the bus however the answer ends (a client gone before the first byte too)."""
 
-    def __init__(self, sub: Subscription, heartbeat: float) -> None:
-        super().__init__(_stream(sub, heartbeat), media_type="text/event-stream",
+    def __init__(self, sub: Subscription) -> None:
+        super().__init__(_stream(sub), media_type="text/event-stream",
                          headers={"cache-control": "no-cache"})
         self.sub = sub
 
@@ -68,7 +70,7 @@ async def events(request: Request) -> Response:
     types = sse.parse_types(request.query_params.get("types"))
     heartbeat = query_int(request, "heartbeat", default=DEFAULT_HEARTBEAT,
                           maximum=MAX_HEARTBEAT)
-    return EventStream(ctx.events.subscribe(types), heartbeat)
+    return EventStream(ctx.events.subscribe(types, heartbeat=heartbeat))
 
 
 routes = [Route("/api/promptly/events", events, methods=["GET"])]

@@ -81,7 +81,8 @@ def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: 
                         eventSubscribers=lambda: events.subscribers,
                         eventsPublished=lambda: events.published,
                         eventsBacklog=lambda: events.backlog,
-                        eventsDropped=lambda: events.dropped)
+                        eventsDropped=lambda: events.dropped,
+                        eventTimers=lambda: events.timers)
     directory = ModelDirectory(config, catalog, providers)
     ctx.models_lister = directory.models
     scheduler = Scheduler(config=config, store=store, clock=clock, runner=runner, waker=waker,

@@ -12,8 +12,9 @@ committed database write changed (runs, skills) into events, so every run
 status change — whoever made it — is told exactly once and only once durable.
 ``sse`` writes events in the ``text/event-stream`` format.
 
-Owns no I/O and no timers: a subscriber that waits with a timeout (the SSE
-heartbeat) holds the only timer, and only while it is connected.
+Owns no I/O. Its only timers are heartbeats: one per distinct interval that a
+connected subscriber asked for (the SSE streams), shared by all of them, and
+gone when the last of them leaves.
 """
 
 from __future__ import annotations

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from promptlyd.clock import Clock, SystemClock
@@ -29,6 +31,11 @@ class Event:
     type: str
     data: Mapping[str, Any]  # small: ids and status; "type" and "at" included
 
+    @cached_property
+    def json(self) -> str:
+        """``data`` as compact JSON, made once however many subscribers send it."""
+        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False)
+
 
 @dataclass
 class Dropped:
@@ -44,6 +51,30 @@ class Idle:
 IDLE = Idle()
 
 
+class _Beat:
+    """One timer for every subscription with the same heartbeat: each ``interval``
+    seconds it wakes those that were told nothing since its last tick (so a quiet
+    stream hears something at least every ``2 * interval`` seconds). It runs only
+    while such subscriptions exist — 1,000 clients cost one timer, not 1,000."""
+
+    def __init__(self, interval: float, on_empty: Callable[[float], None]) -> None:
+        self.interval = interval
+        self.subs: set[Subscription] = set()
+        self._on_empty = on_empty
+        self._handle = asyncio.get_running_loop().call_later(interval, self._tick)
+
+    def _tick(self) -> None:
+        for sub in self.subs:
+            sub._beat()
+        self._handle = asyncio.get_running_loop().call_later(self.interval, self._tick)
+
+    def leave(self, sub: Subscription) -> None:
+        self.subs.discard(sub)
+        if not self.subs:
+            self._handle.cancel()
+            self._on_empty(self.interval)
+
+
 class Subscription:
     """One consumer's bounded queue. ``next`` in order; ``close`` (or ``with``) to leave."""
 
@@ -57,6 +88,15 @@ class Subscription:
         self._ready = asyncio.Event()
         self.closed = False
         self.dropped = 0  # events lost to a full queue, in all
+        self._beats: _Beat | None = None  # the shared heartbeat timer, if one was asked for
+        self._told = False  # something was queued since the heartbeat's last tick
+        self._idle = False  # the heartbeat's tick found it quiet: ``next`` says IDLE
+
+    def _beat(self) -> None:
+        if not self._told and not self._items:
+            self._idle = True
+            self._ready.set()
+        self._told = False
 
     def wants(self, event_type: str) -> bool:
         return self.types is None or event_type in self.types
@@ -75,6 +115,7 @@ class Subscription:
                 self._items.append(Dropped())  # one slot over maxsize at most
         else:
             self._items.append(event)
+        self._told = True
         self._ready.set()
 
     @property
@@ -83,10 +124,14 @@ class Subscription:
 
     async def next(self, timeout: float | None = None) -> Event | Dropped | Idle | None:
         """The next event (or ``Dropped``); ``IDLE`` when nothing came within ``timeout``
-        seconds; ``None`` once closed and drained (the end of the stream)."""
+        seconds, or when the subscription's shared heartbeat found it quiet; ``None``
+        once closed and drained (the end of the stream)."""
         while not self._items:
             if self.closed:
                 return None
+            if self._idle:
+                self._idle = False
+                return IDLE
             self._ready.clear()
             if timeout is None:
                 await self._ready.wait()
@@ -103,6 +148,9 @@ class Subscription:
         self.closed = True
         self._ready.set()
         self._bus._leave(self)
+        if self._beats is not None:
+            self._beats.leave(self)
+            self._beats = None
 
     def __enter__(self) -> Subscription:
         return self
@@ -121,6 +169,7 @@ class EventBus:
     dropped: int = 0  # events lost to full queues, over every subscriber
     closed: bool = False
     _subs: set[Subscription] = field(default_factory=set)
+    _beats: dict[float, _Beat] = field(default_factory=dict)  # by interval, while in use
 
     def publish(self, event_type: str, data: Mapping[str, Any]) -> Event:
         """Tell every subscriber that wants ``event_type``; never blocks."""
@@ -134,14 +183,33 @@ class EventBus:
         return event
 
     def subscribe(self, types: Collection[str] | None = None,
-                  maxsize: int | None = None) -> Subscription:
-        """A new subscription (to ``types``, else everything); closed at once if the bus is."""
+                  maxsize: int | None = None,
+                  heartbeat: float | None = None) -> Subscription:
+        """A new subscription (to ``types``, else everything); closed at once if the bus is.
+        With ``heartbeat`` (seconds; on the event loop only), ``next()`` also returns
+        ``IDLE`` when the bus's one timer for that interval finds it told nothing."""
         sub = Subscription(self, types, maxsize or self.queue_size)
         if self.closed:
             sub.closed = True
-        else:
-            self._subs.add(sub)
+            return sub
+        self._subs.add(sub)
+        if heartbeat is not None:
+            if heartbeat <= 0:
+                raise ValueError("a heartbeat is a positive number of seconds")
+            beat = self._beats.get(heartbeat)
+            if beat is None:
+                beat = self._beats[heartbeat] = _Beat(heartbeat, self._beat_ended)
+            beat.subs.add(sub)
+            sub._beats = beat
         return sub
+
+    @property
+    def timers(self) -> int:
+        """Heartbeat timers running (one per distinct interval in use)."""
+        return len(self._beats)
+
+    def _beat_ended(self, interval: float) -> None:
+        self._beats.pop(interval, None)
 
     @property
     def subscribers(self) -> int:

@@ -20,8 +20,7 @@ DROPPED = "dropped"
 
 
 def encode(event: Event) -> bytes:
-    data = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n".encode()
+    return f"id: {event.seq}\nevent: {event.type}\ndata: {event.json}\n\n".encode()
 
 
 def encode_dropped(dropped: Dropped) -> bytes:

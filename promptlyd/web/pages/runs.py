@@ -1,8 +1,10 @@
 """Runs (``/runs``, filtered by task and status) and a run's page (``/runs/{id}``).
 
-A run still going updates itself: its live part is re-fetched every second
-(htmx polling, or a ``<noscript>`` refresh) until the run has finished, then the
-fragment comes back without the trigger and the polling stops.
+A run still going updates itself: its live part is re-fetched when the event
+stream tells of this run (``static/live.js``: an ``EventSource`` on
+``/api/promptly/events``), else every second (htmx polling, or a ``<noscript>``
+refresh), until the run has finished; then the fragment comes back without the
+trigger and the updates stop.
 """
 
 from __future__ import annotations
