@@ -69,6 +69,24 @@ def read_all(s: socket.socket) -> bytes:
     return data
 
 
+def read_response(s: socket.socket) -> bytes:
+    """One whole HTTP/1.1 response (head and Content-Length body), however it arrives."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, f"closed before the head was complete: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = s.recv(65536)
+        assert chunk, "closed before the body was complete"
+        body += chunk
+    assert len(body) == length, "more than one response"
+    return head + b"\r\n\r\n" + body
+
+
 def assert_error_shape(body: dict[str, Any], kind: str) -> None:
     assert set(body) == {"error"}, body
     assert body["error"]["type"] == kind, body
@@ -198,7 +216,7 @@ def test_a_kept_alive_connection_gets_the_same_deadline_for_its_next_request(
         hostile: DaemonProcess) -> None:
     with raw_connect(hostile) as s:
         s.sendall(b"GET /api/promptly/health HTTP/1.1\r\nhost: x\r\n\r\n")
-        first = s.recv(65536)
+        first = read_response(s)  # all of it: a partial read would look like a 2nd answer
         assert first.startswith(b"HTTP/1.1 200 ")
         s.sendall(b"GET /api/promptly/health HTTP/1.1\r\nhost:")  # half of the next one
         assert read_all(s) == b""
