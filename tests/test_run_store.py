@@ -186,3 +186,18 @@ def test_savepoint_rolls_back_only_its_own_work(store: Store) -> None:
         "kept", None, "kept")
     with pytest.raises(ValueError, match="identifiers"), store.savepoint("no; DROP TABLE runs"):
         pass
+
+
+def test_latest_runs_is_the_newest_run_of_each_task_as_list_runs_orders_them(
+        store: Store) -> None:
+    busy, idle, never = add_task(store), add_task(store), add_task(store)
+    for minutes, task in ((1, busy), (3, busy), (2, busy), (5, idle)):
+        store.insert_run(new_run(task, trigger=Trigger.MANUAL,
+                                 now=NOW.replace(minute=minutes)))
+    twin_a = new_run(idle, trigger=Trigger.MANUAL, now=NOW.replace(minute=5))  # same instant
+    store.insert_run(twin_a)
+    latest = store.latest_runs()
+    assert set(latest) == {busy, idle}  # a task without runs has no entry
+    for task in (busy, idle):
+        assert latest[task] == store.list_runs(task_id=task, limit=1)[0]
+    assert latest[busy]["created_at"] == iso(NOW.replace(minute=3))

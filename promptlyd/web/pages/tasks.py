@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from promptlyd.errors import ValidationError
 from promptlyd.scheduling.triggers import SCHEDULES, WEEKDAYS
+from promptlyd.shapes.runs import run_to_api
 from promptlyd.web import forms
 from promptlyd.web.pages.common import failed, first, form_of, many, page, redirect, web_of
 from promptlyd.web.preview import fire_times
@@ -23,11 +24,12 @@ async def list_tasks(request: Request) -> Response:
     answer = await api.get("/tasks")
     if not answer.ok:
         return failed(request, answer)
+    latest = await web_of(request).ctx.store.read(lambda s: s.latest_runs())  # one read
     rows = []
     for task in answer.data:
-        last = await api.get(f"/tasks/{task['id']}/runs", limit=1)
+        last = latest.get(task["id"])
         rows.append({"task": task, "words": schedule_words(task),
-                     "last": last.data[0] if last.ok and last.data else None})
+                     "last": None if last is None else run_to_api(last)})
     return page(request, "tasks.html", title="Tasks", rows=rows)
 
 
