@@ -7,7 +7,8 @@ Run: ``.venv/bin/python -m tests.bench.throughput`` — one JSON line. Offered l
 many tasks, written straight into a fresh database through the store's own methods
 before the daemon starts (``tests.bench.common.seed_tasks``), with due instants
 planted every 20 ms (10 tasks each at 500/s). Both peers are the tests' fakes on
-127.0.0.1 in this process (``OpenAIServer``, ``Receiver``).
+127.0.0.1 in this process (``OpenAIServer``, ``Receiver``), keeping connections
+alive as real APIs do.
 
 Figures: runs/s achieved = runs / (last run completed − first due); the lateness
 of the start of the runs (a daemon that keeps up starts every run on time; one that
@@ -44,8 +45,8 @@ def parse(stamp: str) -> datetime:
 def main() -> None:
     n = int(RATE * SECONDS)
     per_step = max(1, round(RATE * STEP_S))
-    server = OpenAIServer(default=reply("ok", usage=(1, 1))).start()
-    hook = Receiver().start()
+    server = OpenAIServer(default=reply("ok", usage=(1, 1)), keep_alive=True).start()
+    hook = Receiver(keep_alive=True).start()
     daemon, cleanup = isolated_daemon(
         'log_level = "WARNING"\ntimezone = "UTC"\nmax_concurrent_runs = 64\n'
         "run_timeout_seconds = 600\n"

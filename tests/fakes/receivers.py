@@ -33,8 +33,9 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, port: int = 0, default: int = 200) -> None:
+    def __init__(self, port: int = 0, default: int = 200, keep_alive: bool = False) -> None:
         self.port = port
+        self.keep_alive = keep_alive  # HTTP/1.1 persistent connections (benchmarks)
         self.default = default
         self.requests: list[Received] = []
         self._script: deque[int | str] = deque()
@@ -59,6 +60,8 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if receiver.keep_alive else "HTTP/1.0"
+
             def log_message(self, *args: Any) -> None:
                 pass
 
