@@ -8,6 +8,7 @@ then ``default``. Every request is recorded with its headers and raw body.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -61,6 +62,11 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1" if receiver.keep_alive else "HTTP/1.0"
+
+            def setup(self) -> None:
+                super().setup()
+                # headers and body are two writes: no Nagle wait for a delayed ACK
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def log_message(self, *args: Any) -> None:
                 pass
