@@ -80,7 +80,7 @@ def sdk_floor() -> list[float]:
         return tool_call("fake__echo", {"text": "x"})
 
     server = TimedServer(default=dynamic(answer), keep_alive=True).start()
-    spec = {"type": "function", "function": {"name": "fake__echo", "parameters": {
+    spec: Any = {"type": "function", "function": {"name": "fake__echo", "parameters": {
         "type": "object", "properties": {"text": {"type": "string"}}}}}
 
     async def go() -> None:
