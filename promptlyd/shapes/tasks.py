@@ -236,24 +236,23 @@ def task_to_api(
     """The Task object. Built once, key by key (it is called 10,000 times for a list):
     ``lastRunAt``/``nextRunAt`` are always there (null when unset), the other unset
     fields are left out."""
+    get = row.get
     status = row["status"]
     out: dict[str, Any] = {
         "id": row["id"], "createdAt": row["created_at"], "model": row["model"],
         "name": row["name"], "prompt": row["prompt"], "schedule": row["schedule"],
         "status": status, "isActive": status == "active",
-        "lastRunAt": row.get("last_run_at"), "nextRunAt": row.get("next_run_at"),
+        "lastRunAt": get("last_run_at"), "nextRunAt": get("next_run_at"),
         "organizationId": organization_id,
     }
     for key, col in _OPTIONAL:
-        value = row.get(col)
-        if value is not None:
+        if (value := get(col)) is not None:
             out[key] = value
-    days = row.get("schedule_days")
-    if days:
+    if days := get("schedule_days"):
         out["scheduleDays"] = days
-    out["skillIds"] = [s["id"] for s in skills]
+    out["skillIds"] = [s["id"] for s in skills] if skills else []
     out["skills"] = skills
-    out["sourceIds"] = [s["id"] for s in sources]
+    out["sourceIds"] = [s["id"] for s in sources] if sources else []
     out["sources"] = sources
     out["timezone"] = row["timezone"]
     out["updatedAt"] = row["updated_at"]
