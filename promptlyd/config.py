@@ -85,6 +85,47 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The dashboard's listener (``[web]``): off unless ``listen`` is set."""
+
+    listen: str | None = None  # "127.0.0.1:8787"; port 0 lets the system choose
+    allow_remote: bool = False  # a non-loopback ``listen`` is refused without it
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen)[0] if self.listen else ""
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1] if self.listen else 0
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:8787"`` / ``"[::1]:8787"`` / ``"localhost:8787"`` → (host, port);
+    ValueError saying what is wrong."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"must be HOST:PORT, e.g. \"127.0.0.1:8787\", got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(f"port must be from 0 to 65535, got {port}")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None  # the file it came from, if any
     timezone: str
@@ -110,6 +151,7 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     def with_(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -191,7 +233,7 @@ _TOP_KEYS = {
     "max_tool_output_chars": int, "source_connect_timeout_seconds": (int, float),
     "tool_timeout_seconds": (int, float), "request_timeout_seconds": (int, float),
     "secrets_backend": str, "log_level": str, "providers": dict, "budget": dict,
-    "smtp": dict, "sms": dict, "delivery": dict,
+    "smtp": dict, "sms": dict, "delivery": dict, "web": dict,
 }
 _PROVIDER_KEYS = {"kind": str, "base_url": str, "api_key": str, "local": bool,
                   "timeout_seconds": (int, float), "max_retries": int}
@@ -199,6 +241,7 @@ _BUDGET_KEYS = {"runs_limit": int, "monthly_budget_cents": int}
 _SMTP_KEYS = {"host": str, "port": int, "security": str, "username": str, "from": str,
               "reply_to": str}
 _DELIVERY_KEYS = {"retry_schedule_seconds": list, "timeout_seconds": (int, float)}
+_WEB_KEYS = {"listen": str, "allow_remote": bool}
 _SMS_KEYS = {"base_url": str, "account_sid": str, "from": str, "max_length": int}
 
 
@@ -381,6 +424,7 @@ def _build(
     if "timeout_seconds" in delivery_raw:
         positive("timeout_seconds", delivery_raw["timeout_seconds"], "delivery")
 
+    web = _web(raw.get("web", {}), c)
     cfg_dir = (path.parent if path else default_config_path(env).parent)
     default_model = raw.get("default_model", DEFAULT_MODEL)
     if "/" not in default_model:
@@ -423,7 +467,32 @@ def _build(
             retry_schedule_seconds=tuple(float(v) for v in schedule),
             timeout_seconds=float(delivery_raw.get("timeout_seconds", 15)),
         ),
+        web=web,
     )
+
+
+def _web(raw: dict[str, Any], c: _Checker) -> WebConfig:
+    c.check(raw, _WEB_KEYS, "web")
+    listen = raw.get("listen") or None
+    allow_remote = bool(raw.get("allow_remote", False))
+    if listen is not None:
+        try:
+            host, _port = split_listen(listen)
+        except ValueError as exc:
+            raise c.fail(str(exc), "listen", "web") from exc
+        if not is_loopback(host):
+            import ipaddress
+
+            try:
+                ipaddress.ip_address(host)
+            except ValueError as exc:
+                raise c.fail(f"must be an IP address (or localhost), got {host!r}", "listen",
+                             "web") from exc
+            if not allow_remote:
+                raise c.fail(f"{host} is not a loopback address: other machines could reach "
+                             "the dashboard; use 127.0.0.1 (or set allow_remote = true if "
+                             "you really mean it)", "listen", "web")
+    return WebConfig(listen=listen, allow_remote=allow_remote)
 
 
 def _expand(value: str | None, default: Path, env: Mapping[str, str]) -> Path:

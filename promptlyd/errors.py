@@ -20,6 +20,7 @@
     │   └── PathRefused                outside a local source's folders sources/local.py
     ├── SkillFileError                 unreadable skill front matter   skills/parse.py
     ├── FrontMatterTooUnusual          can't edit the file in place    skills/edit.py
+    ├── ServiceError                   can't install / run the service
     └── CliError(ClickException)       ``Error: …`` on stderr, exit 1  cli/common.py
         └── NotRunningError            no daemon running, exit 2       cli/common.py
 
@@ -54,6 +55,10 @@ class PromptlydError(Exception):
         if self.field is not None:
             err["field"] = self.field
         return {"error": err}
+
+
+class ServiceError(PromptlydError):
+    """``promptly service``: no promptlyd to run, or the service manager refused."""
 
 
 class ConfigError(PromptlydError, ValueError):

@@ -113,12 +113,13 @@ def test_billing_reports_config_budget(daemon_factory: Any) -> None:
 def test_openapi_describes_every_route(api: httpx.Client) -> None:
     from starlette.routing import Route
 
-    from promptlyd.api import library, misc, tasks
+    from promptlyd.api import events, library, misc, tasks
 
     doc = api.get("/api/promptly/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     served = {(r.path.replace(":path", ""), m.lower())
-              for r in [*tasks.routes, *library.routes, *misc.routes] if isinstance(r, Route)
+              for r in [*tasks.routes, *library.routes, *misc.routes, *events.routes]
+              if isinstance(r, Route)
               for m in (r.methods or ()) if m != "HEAD"}
     served.add(("/api/promptly/openapi.json", "get"))
     documented = {(p, m) for p, ops in doc["paths"].items() for m in ops}

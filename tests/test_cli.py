@@ -78,7 +78,7 @@ def test_entry_points() -> None:
     assert script.load() is main
     proc = subprocess.run([sys.executable, "-m", "promptlyd", "--version"], capture_output=True,
                           text=True, timeout=30)
-    assert proc.returncode == 0 and proc.stdout.startswith("promptly, version ")
+    assert proc.returncode == 0 and proc.stdout.startswith("promptly 0.")  # then the daemon
 
 
 def test_not_running_is_a_clear_message_and_exit_2(tmp_path: Path) -> None:

@@ -78,6 +78,11 @@ def test_example_config_is_valid_and_matches_defaults(tmp_path: Path) -> None:
     ('[providers.x]\nbase_url = "http://h"\nkind = "grpc"', 3, "providers.x.kind", "'openai'"),
     ('[providers.Bad]\nbase_url = "http://h"', None, "providers.Bad", "lowercase"),
     ('[budget]\nruns_limit = -5', 2, "budget.runs_limit", "0 or more"),
+    ('[web]\nlisten = "0.0.0.0:8787"', 2, "web.listen", "not a loopback address"),
+    ('[web]\nlisten = "8787"', 2, "web.listen", "HOST:PORT"),
+    ('[web]\nlisten = "127.0.0.1:99999"', 2, "web.listen", "0 to 65535"),
+    ('[web]\nallow_remote = true\nlisten = "box.lan:80"', 3, "web.listen", "an IP address"),
+    ('[web]\nallow_remote = "yes"', 2, "web.allow_remote", "true or false"),
     ('[budget]\nrun_limit = 5', 2, "budget.run_limit", "unknown key"),
     ('[smtp]\nport = 70000', 2, "smtp.port", "TCP port"),
     ('\ncatch_up_window_hours = -1', 2, "catch_up_window_hours", "from 0 (never catch up)"),
@@ -126,3 +131,13 @@ def test_a_key_pasted_as_api_key_is_refused_without_echoing_it(tmp_path: Path,
     assert info.value.key == "providers.openai.api_key" and info.value.line == 2
     assert value not in str(info.value)
     assert "promptly secrets set openai" in str(info.value)
+
+
+def test_web_listener_is_off_by_default_and_remote_needs_allow_remote(tmp_path: Path) -> None:
+    assert load_config(env=env_for(tmp_path)).web.listen is None
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[web]\nlisten = "[::1]:8787"\n')
+    web = load_config(cfg, env=env_for(tmp_path)).web
+    assert (web.host, web.port) == ("::1", 8787)
+    cfg.write_text('[web]\nlisten = "0.0.0.0:8787"\nallow_remote = true\n')
+    assert load_config(cfg, env=env_for(tmp_path)).web.host == "0.0.0.0"

@@ -24,6 +24,7 @@ from promptlyd.config import (
     ProviderConfig,
     SmsConfig,
     SmtpConfig,
+    WebConfig,
     load_config,
 )
 from promptlyd.daemon.logs import LogLevel
@@ -135,7 +136,7 @@ async def test_restart_only_keys_keep_their_value(services: Services, tmp_path: 
     base = services.ctx.config
     new = base.with_(database=tmp_path / "elsewhere.db", socket=tmp_path / "s.sock",
                      secrets_backend="file", config_dir=tmp_path / "cfg",
-                     organization_name="Changed")
+                     web=WebConfig(listen="127.0.0.1:8799"), organization_name="Changed")
     reloader = Reloader(base, services.reloadable, lambda: new)
     with caplog.at_level(logging.WARNING, logger="promptlyd.reload"):
         assert await reloader.reload()
@@ -144,7 +145,8 @@ async def test_restart_only_keys_keep_their_value(services: Services, tmp_path: 
         assert getattr(live, key) == getattr(base, key), key
     assert live.organization_name == "Changed"  # the rest applies
     warning = next(r.getMessage() for r in caplog.records if "needs a restart" in r.getMessage())
-    assert warning.startswith("SIGHUP: database, socket, secrets_backend, config_dir changed")
+    assert warning.startswith("SIGHUP: database, socket, secrets_backend, config_dir, web "
+                                  "changed")
 
 
 async def test_a_broken_config_changes_nothing(services: Services,

@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from promptlyd.api import library, misc, tasks
+from promptlyd.api import events, library, misc, tasks
 from promptlyd.api.context import AppContext
 from promptlyd.api.http import JSON, MAX_BODY
 from promptlyd.api.limits import BodyLimit
@@ -83,6 +83,7 @@ def create_app(ctx: AppContext) -> Starlette:
         *tasks.routes,
         *library.routes,
         *misc.routes,
+        *events.routes,
         Route("/api/promptly/openapi.json", _openapi, methods=["GET"]),
     ]
     app = Starlette(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from promptlyd.clock import Clock
 from promptlyd.config import Config
 from promptlyd.errors import ValidationError
+from promptlyd.events import EventBus
 from promptlyd.providers.catalog import Catalog
 from promptlyd.store import AsyncStore
 
@@ -38,6 +39,12 @@ class Redeliverer(Protocol):
     async def redeliver(self, run_id: str) -> dict[str, Any]: ...
 
 
+class LoginLinks(Protocol):
+    """Issues one-time dashboard login links (the web listener, when it is on)."""
+
+    async def login_link(self) -> dict[str, Any]: ...
+
+
 @dataclass
 class AppContext:
     config: Config
@@ -54,6 +61,8 @@ class AppContext:
     source_tester: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
     skills: SkillWriter | None = None  # skill writes go to the skills folder
     deliveries: Redeliverer | None = None  # POST /runs/{id}/redeliver
+    events: EventBus = field(default_factory=EventBus)  # GET /events subscribes here
+    dashboard: LoginLinks | None = None  # POST /dashboard/login (socket only)
 
     async def apply(self, config: Config) -> None:
         """A reloaded config: requests from now on see it."""

@@ -121,7 +121,7 @@ async def test_source(request: Request) -> Response:
     row = await ctx.store.read(lambda s: fetch(s, "sources", source_id, "sourceId"))
     problem = source_shape.config_problem(row["type"], row["config"])
     if problem is not None:
-        return JSON({"success": False, "message": problem, "tools": []})
+        return _tested(request, source_id, {"success": False, "message": problem, "tools": []})
     tester = ctx.source_tester
     if tester is None:
         return JSON({"success": False, "message": "connecting to sources is not available in "
@@ -137,6 +137,13 @@ async def test_source(request: Request) -> Response:
         changes["last_connected_at"] = stamp
         changes["tools"] = result.get("tools", [])
     await ctx.store.write(lambda s: s.update("sources", source_id, changes))
+    return _tested(request, source_id, result)
+
+
+def _tested(request: Request, source_id: str, result: dict[str, Any]) -> Response:
+    ctx_of(request).events.publish("source.tested", {
+        "sourceId": source_id, "success": bool(result.get("success")),
+        "tools": len(result.get("tools") or [])})
     return JSON(result)
 
 

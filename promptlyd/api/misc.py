@@ -112,6 +112,16 @@ async def billing_unavailable(request: Request) -> Response:
     )
 
 
+async def dashboard_login(request: Request) -> Response:
+    """A one-time login link for the dashboard. Served on the socket only: the web
+    listener answers 404 here, so only the daemon's own user can ask for one."""
+    ctx = ctx_of(request)
+    if ctx.dashboard is None:
+        raise NotAvailable('the dashboard is off: set [web] listen = "127.0.0.1:8787" in the '
+                           "config and restart promptlyd")
+    return JSON(await ctx.dashboard.login_link(), status_code=201)
+
+
 async def health(request: Request) -> Response:
     ctx = ctx_of(request)
     now = ctx.clock.now()
@@ -140,4 +150,5 @@ routes = [
     Route("/api/promptly/billing/checkout", billing_unavailable, methods=["POST"]),
     Route("/api/promptly/billing/portal", billing_unavailable, methods=["POST"]),
     Route("/api/promptly/health", health, methods=["GET"]),
+    Route("/api/promptly/dashboard/login", dashboard_login, methods=["POST"]),
 ]

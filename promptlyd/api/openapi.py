@@ -248,6 +248,28 @@ def _billing(op_id: str) -> dict[str, Any]:
     return op
 
 
+def _events() -> dict[str, Any]:
+    """``GET /events``: a stream (text/event-stream), so it has no JSON answer."""
+    from promptlyd.api import events
+    from promptlyd.events import EVENT_TYPES
+
+    types = _param("types", "query", {
+        "type": "string", "pattern": r"^[a-z*.]+(,[a-z*.]+)*$",
+        "description": "Comma-separated event types or groups (run.*); absent: all. "
+                       f"Types: {', '.join(EVENT_TYPES)}"}, required=False)
+    heartbeat = _param("heartbeat", "query", {
+        "type": "integer", "minimum": 1, "maximum": events.MAX_HEARTBEAT,
+        "default": events.DEFAULT_HEARTBEAT,
+        "description": "Seconds without an event before a `: heartbeat` comment"},
+        required=False)
+    op = _op("Live events as Server-Sent Events (run.created, run.started, …)", "streamEvents",
+             params=[types, heartbeat], errors=(400,),
+             ok={"description": "An endless stream: `event: TYPE` and `data: {JSON}` per "
+                                "event, `event: dropped` when a slow reader missed some",
+                 "content": {"text/event-stream": {"schema": {"type": "string"}}}})
+    return op
+
+
 def paths() -> dict[str, Any]:
     tid, sid, kid = _param("taskId"), _param("sourceId"), _param("skillId")
     return {
@@ -357,6 +379,13 @@ def paths() -> dict[str, Any]:
         "/api/promptly/billing/portal": {"post": _billing("createPortal")},
         "/api/promptly/health": {
             "get": _op("Daemon health", "health", ok=_json({"type": "object"}))},
+        "/api/promptly/events": {"get": _add(_events())},
+        "/api/promptly/dashboard/login": {
+            "post": _add(_op("A one-time dashboard login link (socket only)", "dashboardLogin",
+                             ok=_json(_obj({"url": {"type": "string", "format": "uri"},
+                                            "expiresAt": TIME}, ["url", "expiresAt"]),
+                                      "Created"),
+                             status="201", errors=(501,)))},
         "/api/promptly/openapi.json": {
             "get": _op("This document", "openapi", ok=_json({"type": "object"}))},
     }

@@ -27,6 +27,9 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("promptlyd.cli.usage", "stats"),
     ("promptlyd.cli.usage", "billing"),
     ("promptlyd.cli.secrets", "secrets"),
+    ("promptlyd.cli.service", "service"),
+    ("promptlyd.cli.doctor", "doctor"),
+    ("promptlyd.cli.dashboard", "dashboard"),
 )
 
 EPILOG = f"""\b
@@ -69,17 +72,36 @@ class PromptlyGroup(click.Group):
 
 
 @click.group(cls=PromptlyGroup, epilog=EPILOG, context_settings={"max_content_width": 100})
-@click.option("--socket", metavar="PATH", help="The daemon's control socket.")
-@click.option("--config", metavar="PATH", help="Config file (to find the socket).")
+@click.option("--socket", metavar="PATH", is_eager=True, help="The daemon's control socket.")
+@click.option("--config", metavar="PATH", is_eager=True, help="Config file (to find the socket).")
 @click.option("--json", "json_output", is_flag=True, help="Print raw JSON (for scripts).")
 @click.option("--utc", is_flag=True,
               help="Show times in UTC (else a task's times in its zone, others in local time).")
-@click.version_option(__version__, prog_name="promptly")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=lambda ctx, _p, value: _version(ctx, value),
+              help="Show promptly's version, and the daemon's when it answers.")
 @click.pass_context
 def cli(ctx: click.Context, socket: str | None, config: str | None, json_output: bool,
         utc: bool) -> None:
     """Manage the tasks, runs, skills and sources of the local promptlyd daemon."""
     ctx.obj = State(socket=socket, config=config, json=json_output, utc=utc)
+
+
+def _version(ctx: click.Context, value: bool) -> None:
+    """``promptly X`` and, when the daemon answers (briefly asked), ``promptlyd Y``."""
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"promptly {__version__}")
+    try:
+        from promptlyd.client import Promptly, PromptlyError
+
+        params = {k: v for k, v in ctx.params.items() if k in ("socket", "config")}
+        with Promptly(socket_path=params.get("socket"), config_path=params.get("config"),
+                      timeout=2.0) as client:
+            click.echo(f"promptlyd {client.health().version} (running, {client.socket_path})")
+    except PromptlyError as exc:
+        click.echo(f"promptlyd: not answering ({str(exc).split(': start it')[0]})")
+    ctx.exit(0)
 
 
 def _register(group: click.Group, entries: Sequence[tuple[str, str]]) -> None:

@@ -10,7 +10,9 @@ from promptlyd.cli import common as c
 from promptlyd.cli.tasks import runs_table
 
 if TYPE_CHECKING:
-    from promptlyd.client import TaskRun
+    from promptlyd.client import LiveEvent, Promptly, TaskRun
+
+TAIL_TYPES = ("run.started", "run.completed", "run.failed")
 
 runs = c.group("runs", "Runs: each execution, its output and cost.")
 
@@ -93,14 +95,102 @@ def list_runs(limit: int, task_id: str | None) -> None:
 
 @runs.command("show")
 @click.argument("run_id", metavar="ID")
+@click.option("--follow", "-f", is_flag=True,
+              help="Wait for the run to finish first (exit 1 if it failed).")
+@click.option("--timeout", type=float, default=600.0, show_default=True, metavar="SECONDS",
+              help="How long --follow waits.")
 @c.json_option
-def show(run_id: str) -> None:
+def show(run_id: str, follow: bool, timeout: float) -> None:
     """Show a run: status, timing, cost, error and output."""
+    from promptlyd.client import RunWaitTimeout
+
     api = c.client().promptly
-    run = api.runs.retrieve(c.resolve("run", run_id))
+    full_id = c.resolve("run", run_id)
+    run = api.runs.retrieve(full_id)
+    if follow and not run.finished:
+        if not c.state().json:
+            click.echo(f"Waiting for run {c.short(full_id)} ({run.status})…", err=True)
+        try:
+            run = api.runs.follow(full_id, timeout=timeout)
+        except RunWaitTimeout as exc:
+            raise c.CliError(f"run {c.short(full_id)} is still {exc.run.status} after "
+                             f"{timeout:g}s") from exc
     if c.state().json:
         c.emit_json(run.to_dict())
-        return
+    else:
+        _show_with_task(api, run)
+    if follow and run.status == "failed":
+        raise c.CliError(f"run {c.short(full_id)} failed: {run.error or 'no reason given'}")
+
+
+@runs.command("tail")
+@click.option("--task", "task_id", metavar="ID", help="Only this task's runs.")
+@c.json_option
+def tail(task_id: str | None) -> None:
+    """Print runs as they start and end, until interrupted (--json: one object a line)."""
+    import json
+
+    client = c.client()
+    only = c.resolve("task", task_id) if task_id else None
+    names: dict[str, str] = {}
+    as_json = c.state().json
+    with client.promptly.events.stream(types=TAIL_TYPES) as events:
+        if not as_json:
+            click.echo("Following runs (Ctrl-C to stop)…", err=True)
+        try:
+            for event in events:
+                if event.type not in TAIL_TYPES and event.type != "dropped":
+                    continue
+                if only is not None and event.data.get("taskId") not in (None, only):
+                    continue
+                if as_json:
+                    click.echo(json.dumps(event.data, ensure_ascii=False))
+                else:
+                    click.echo(tail_line(event, _name_of(client, names, event)))
+        except KeyboardInterrupt:
+            return
+    raise c.NotRunningError("promptlyd stopped: the event stream ended")
+
+
+def _name_of(client: Promptly, names: dict[str, str], event: LiveEvent) -> str | None:
+    """The task's name (looked up once per task; None if it is gone)."""
+    task_id = event.data.get("taskId")
+    if not isinstance(task_id, str):
+        return None
+    if task_id not in names:
+        from promptlyd.client import NotFoundError
+
+        try:
+            names[task_id] = client.promptly.tasks.retrieve(task_id).name or ""
+        except NotFoundError:
+            names[task_id] = ""
+    return names[task_id] or None
+
+
+def tail_line(event: LiveEvent, task_name: str | None) -> str:
+    """``07:30:00 +01  3f2a9c1d  started    Morning brief (4b1e0f2a), schedule``"""
+    data = event.data
+    if event.type == "dropped":
+        return f"!! {data.get('message', 'some events were dropped')}"
+    stamp = c.when(data.get("at")) if data.get("at") else "-"
+    task = data.get("taskId")
+    who = f"{task_name} ({c.short(task)})" if task_name else c.short(task)
+    verb = event.type.removeprefix("run.")
+    parts = [f"{stamp}  {c.short(data.get('runId'))}  {verb:<9}  {who}"]
+    if event.type == "run.started" and data.get("trigger"):
+        parts.append(str(data["trigger"]))
+    if data.get("durationMs") is not None:
+        parts.append(c.duration(data["durationMs"]))
+    if data.get("tokensUsed") is not None:
+        parts.append(f"{data['tokensUsed']} tokens")
+    if data.get("costCents"):
+        parts.append(c.cost(data["costCents"]))
+    if data.get("error"):
+        parts.append(str(data["error"]))
+    return ", ".join(parts)
+
+
+def _show_with_task(api: Any, run: TaskRun) -> None:
     name = None
     if run.task_id:
         from promptlyd.client import NotFoundError

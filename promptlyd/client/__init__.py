@@ -43,6 +43,7 @@ from promptlyd.client.errors import (
     RunWaitTimeout,
     status_error,
 )
+from promptlyd.client.events import EventsResource, EventStream, LiveEvent
 from promptlyd.client.types import (
     APIObject,
     AuthConfig,
@@ -72,12 +73,39 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
-    "APIConnectionError", "APIResponseValidationError", "APIStatusError", "APITimeoutError",
-    "AuthConfig", "BadRequestError", "BillingSession", "BillingStatus", "ClientConfigError",
-    "ConflictError", "DaemonNotRunning", "Destination", "Frontmatter", "Health",
-    "InternalServerError", "Model", "NotAvailableError", "NotFoundError",
-    "PermissionDeniedError", "Promptly", "PromptlyError", "RunWaitTimeout", "Skill", "Source",
-    "SourceConfig", "SourceTestResult", "Stats", "Task", "TaskDeleteResponse", "TaskRun", "Tool",
+    "APIConnectionError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthConfig",
+    "BadRequestError",
+    "BillingSession",
+    "BillingStatus",
+    "ClientConfigError",
+    "ConflictError",
+    "DaemonNotRunning",
+    "Destination",
+    "EventStream",
+    "Frontmatter",
+    "Health",
+    "InternalServerError",
+    "LiveEvent",
+    "Model",
+    "NotAvailableError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "Promptly",
+    "PromptlyError",
+    "RunWaitTimeout",
+    "Skill",
+    "Source",
+    "SourceConfig",
+    "SourceTestResult",
+    "Stats",
+    "Task",
+    "TaskDeleteResponse",
+    "TaskRun",
+    "Tool",
     "parse_time",
 ]
 
@@ -450,6 +478,33 @@ class RunsResource(_Resource):
             time.sleep(min(interval, remaining))
             interval = min(interval * 1.5, max_poll_interval)
 
+    def follow(self, run: str | TaskRun, *, timeout: float = 600.0) -> TaskRun:
+        """Like ``wait``, but told by the event stream the moment the run finishes (no
+        polling); ``RunWaitTimeout`` after ``timeout`` s. A failed run is returned."""
+        run_id = run if isinstance(run, str) else run.id
+        if not run_id:
+            raise ValueError("follow() needs a run id")
+        deadline = time.monotonic() + timeout
+        heartbeat = max(1, min(15, int(timeout / 4) or 1))
+        with EventsResource(self._client).stream(types=("run.completed", "run.failed"),
+                                                 heartbeat=heartbeat) as events:
+            current = self.retrieve(run_id)  # after subscribing: its end cannot slip by
+            if current.finished:
+                return current
+            for event in events:
+                if event.data.get("runId") == run_id or event.type == "dropped":
+                    current = self.retrieve(run_id)
+                    if current.finished:
+                        return current
+                if time.monotonic() >= deadline:
+                    break
+            else:  # the stream ended: the daemon stopped
+                current = self.retrieve(run_id)
+                if current.finished:
+                    return current
+        raise RunWaitTimeout(f"run {run_id} is still {current.status} after {timeout:g}s",
+                             current)
+
 
 class SourcesResource(_Resource):
     def list(self, *, organization_id: str | None = None) -> builtins.list[Source]:
@@ -538,6 +593,7 @@ class PromptlyResource(_Resource):
         self.skills = SkillsResource(client)
         self.models = ModelsResource(client)
         self.billing = BillingResource(client)
+        self.events = EventsResource(client)
 
     def list_runs(self, *, organization_id: str | None = None, limit: int | None = None
                   ) -> builtins.list[TaskRun]:

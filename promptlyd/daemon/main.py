@@ -120,7 +120,6 @@ class Daemon:
                            socket_override=self._socket_arg)
 
     async def run(self) -> int:
-        from promptlyd.api.app import create_app
         from promptlyd.clock import SystemClock
         from promptlyd.daemon.logs import LogLevel
         from promptlyd.daemon.reload import Reloader
@@ -158,17 +157,22 @@ class Daemon:
         failed = await store.write(fail_unfinished)
         if failed:
             log.warning("marked %d run(s) left unfinished by a stopped daemon as failed", failed)
+        dashboard = services.dashboard
+        if dashboard is not None:
+            dashboard.bind()  # a taken port stops the start before anything runs
         delivery.start()  # pending deliveries a stopped daemon left are sent now
         reloader = Reloader(config, services.reloadable, self.load_config)
         scheduled = await scheduler.load()
         await skills.start()  # scan the skills folder, then watch it
-        server = ApiServer(create_app(services.ctx), bind_unix_socket(config.socket),
-                           services.limits)
+        server = ApiServer(services.api_app, bind_unix_socket(config.socket), services.limits)
         await server.start()
+        if dashboard is not None:
+            await dashboard.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self._on_reload, reloader)
+        notify = self._notifier(services, clock)
         loop_task = asyncio.create_task(scheduler.run(), name="scheduler")
         loop_task.add_done_callback(self._scheduler_ended)
         used = await store.read(lambda s: s.providers_in_use())
@@ -177,7 +181,9 @@ class Daemon:
         warm.add_done_callback(_freeze_startup_objects)
         log.info("promptlyd %s ready on %s (database %s, %d task(s) scheduled, pid %d)",
                  __version__, config.socket, config.database, scheduled, os.getpid())
-        sd_notify("READY=1\nSTATUS=serving", os.environ)
+        sd_notify("READY=1", os.environ)
+        if notify is not None:
+            self._spawn(notify.run())  # STATUS=… now, then as runs and tasks change
         try:
             await self._stop.wait()
         finally:
@@ -191,6 +197,9 @@ class Daemon:
             if cancelled:
                 log.warning("%d run(s) did not finish in time: marked interrupted", cancelled)
             await delivery.stop()  # sends under way stay pending for the next start
+            services.events.close()  # event streams end, so the server's connections close
+            if dashboard is not None:
+                await dashboard.stop()
             await server.stop()
             await asyncio.gather(warm, *self._background, return_exceptions=True)
             await skills.stop()
@@ -198,6 +207,25 @@ class Daemon:
             store.close()
         log.info("stopped")
         return self.exit_code
+
+    def _notifier(self, services: Any, clock: Any) -> Any:
+        """Under systemd (``NOTIFY_SOCKET``): the status reporter, and the watchdog in the
+        scheduler's wake loop when ``WATCHDOG_USEC`` asks for one. Else nothing at all."""
+        from promptlyd.daemon.notify import StatusReporter, Watchdog, watchdog_interval
+        from promptlyd.daemon.sdnotify import sd_notify
+
+        env = dict(os.environ)
+        if not env.get("NOTIFY_SOCKET"):
+            return None
+
+        def send(message: str) -> None:
+            sd_notify(message, env)
+
+        interval = watchdog_interval(env, os.getpid())
+        if interval is not None:
+            services.scheduler.hooks.append(Watchdog(interval, send, clock))
+            log.info("systemd watchdog: a ping every %g s", interval)
+        return StatusReporter(services.events, services.scheduler, send, clock)
 
     async def _open_keys(self, config: Config) -> Any:
         from promptlyd.secrets import RedactingFilter, open_keystore

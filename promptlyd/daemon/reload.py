@@ -25,6 +25,8 @@ RESTART_ONLY: dict[str, str] = {
     "socket": "the control socket is bound once, at start",
     "secrets_backend": "the key store is opened once, at start",
     "config_dir": "the key store's file lives there and is opened once, at start",
+    "web": "the dashboard's listener is bound once, at start, like the socket (and its "
+           "sessions live in memory: rebinding would log everyone out anyway)",
 }
 
 

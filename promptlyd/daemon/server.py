@@ -1,10 +1,12 @@
-"""The API server on a Unix socket: uvicorn, minus its idle tick, plus peer checks.
+"""The API server on a Unix socket (and the dashboard's TCP listener): uvicorn, minus
+its idle tick, plus peer checks.
 
 uvicorn's own main loop wakes ten times a second (about 143 ms CPU a minute on
 a 2-core machine); ``ApiServer`` drives uvicorn's ``startup``/``shutdown`` and
 simply sleeps in between, so an idle daemon costs nothing. Every connection's
 peer credentials (``SO_PEERCRED``) are checked: another uid gets a 403 and the
-connection is closed.
+connection is closed. The dashboard passes its own ``uid_of`` (the owner of a
+loopback TCP connection, ``web.listen.tcp_peer_uid``).
 
 Hostile clients are bounded here, below the application: a client must send its
 whole request within ``request_timeout_seconds`` of connecting (or of starting the
@@ -21,6 +23,7 @@ import os
 import socket
 import stat
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,15 +74,18 @@ class ConnectionLimits:
 def peer_uid(sock: socket.socket) -> int | None:
     """The uid of the process at the other end of a Unix socket (Linux), else None."""
     so_peercred = getattr(socket, "SO_PEERCRED", None)
-    if so_peercred is None:
+    if so_peercred is None or sock.family != socket.AF_UNIX:
         return None
     creds = sock.getsockopt(socket.SOL_SOCKET, so_peercred, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
     return int(uid)
 
 
-def _checked_protocol(base: type[Any], allowed_uid: int,
-                      limits: ConnectionLimits) -> type[Any]:
+UidOf = Callable[[socket.socket], "int | None"]
+
+
+def _checked_protocol(base: type[Any], allowed_uid: int, limits: ConnectionLimits,
+                      uid_of: UidOf) -> type[Any]:
     class PeerCheckedProtocol(base):  # type: ignore[misc]
         _refused = False
         _discarding = False  # answered 431: what still arrives is dropped
@@ -123,9 +129,9 @@ def _checked_protocol(base: type[Any], allowed_uid: int,
             super().connection_made(transport)
             self._arm()
             sock = transport.get_extra_info("socket")
-            if sock is None or sock.family != socket.AF_UNIX:
+            if sock is None:
                 return
-            uid = peer_uid(sock)
+            uid = uid_of(sock)
             if uid is not None and uid != allowed_uid:
                 log.warning("refused a connection from uid %d (only uid %d may connect)",
                             uid, allowed_uid)
@@ -200,7 +206,8 @@ def bind_unix_socket(path: Path) -> socket.socket:
 
 
 class ApiServer:
-    def __init__(self, app: Any, sock: socket.socket, limits: ConnectionLimits) -> None:
+    def __init__(self, app: Any, sock: socket.socket, limits: ConnectionLimits,
+                 uid_of: UidOf = peer_uid) -> None:
         import uvicorn
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -209,7 +216,7 @@ class ApiServer:
         self.limits = limits
         uv_config = uvicorn.Config(
             app,
-            http=_checked_protocol(HttpToolsProtocol, os.getuid(), self.limits),
+            http=_checked_protocol(HttpToolsProtocol, os.getuid(), self.limits, uid_of),
             ws="none",
             lifespan="off",
             access_log=False,

@@ -1,7 +1,8 @@
 """The daemon's subsystems, built in one place, and the one list reload walks.
 
 ``build_services`` wires store, providers, executor, scheduler, skills sync,
-model directory and API context from one ``Config``; ``Services.reloadable`` is
+model directory, API context, the API app and (with ``[web] listen``) the
+dashboard from one ``Config``; ``Services.reloadable`` is
 the list of everything with ``apply(config)``. A new subsystem (the delivery
 worker, the sources) is built here and appended to that list. Nothing is
 started here: ``daemon.main`` loads the schedule, starts the skills watch and
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from promptlyd.api.context import AppContext
 from promptlyd.clock import Clock
@@ -20,6 +22,8 @@ from promptlyd.daemon.logs import LogLevel
 from promptlyd.daemon.reload import Reloadable
 from promptlyd.daemon.server import ConnectionLimits
 from promptlyd.destinations.worker import DeliveryWorker
+from promptlyd.events import EventBus
+from promptlyd.events.changes import teller
 from promptlyd.providers.catalog import Catalog
 from promptlyd.providers.discovery import ModelDirectory
 from promptlyd.providers.registry import ProviderRegistry, SecretLookup
@@ -31,6 +35,9 @@ from promptlyd.skills.sync import SkillSync
 from promptlyd.skills.write import SkillWriter
 from promptlyd.sources.service import Sources
 from promptlyd.store import AsyncStore
+
+if TYPE_CHECKING:
+    from promptlyd.web.service import Dashboard
 
 
 @dataclass
@@ -44,6 +51,9 @@ class Services:
     directory: ModelDirectory
     ctx: AppContext
     limits: ConnectionLimits
+    events: EventBus = field(default_factory=EventBus)
+    api_app: Any = None  # the one API app, served on the socket and the dashboard
+    dashboard: Dashboard | None = None  # the web listener, when [web] listen is set
     reloadable: list[Reloadable] = field(default_factory=list)
 
 
@@ -54,6 +64,8 @@ def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: 
     """``redactor``: the key store's; tool outputs, run errors, source tests and
     delivery errors lose every secret it knows before they are stored, logged or sent
     to a model."""
+    events = EventBus(clock=clock)
+    store.on_change = teller(events)  # every committed change of runs, tasks, skills
     providers = ProviderRegistry(config.providers, keys)
     sources = Sources(config, keys, redactor=redactor)
     delivery = DeliveryWorker(config=config, store=store, clock=clock, secrets=keys,
@@ -64,8 +76,12 @@ def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: 
                     redact=redactor.redact if redactor is not None else None)
     ctx = AppContext(config=config, store=store, clock=clock, catalog=catalog,
                      organization_id=organization_id, started_at=clock.now(), runner=runner,
-                     source_tester=sources.test, deliveries=delivery)
-    ctx.counters.update(deliveryAttempts=lambda: delivery.attempts)
+                     source_tester=sources.test, deliveries=delivery, events=events)
+    ctx.counters.update(deliveryAttempts=lambda: delivery.attempts,
+                        eventSubscribers=lambda: events.subscribers,
+                        eventsPublished=lambda: events.published,
+                        eventsBacklog=lambda: events.backlog,
+                        eventsDropped=lambda: events.dropped)
     directory = ModelDirectory(config, catalog, providers)
     ctx.models_lister = directory.models
     scheduler = Scheduler(config=config, store=store, clock=clock, runner=runner, waker=waker,
@@ -78,7 +94,15 @@ def build_services(config: Config, *, store: AsyncStore, clock: Clock, catalog: 
     services = Services(providers=providers, runner=runner, scheduler=scheduler,
                         skills=skills, sources=sources, delivery=delivery,
                         directory=directory,
-                        ctx=ctx, limits=ConnectionLimits.of(config))
+                        ctx=ctx, limits=ConnectionLimits.of(config), events=events)
+    from promptlyd.api.app import create_app
+
+    services.api_app = create_app(ctx)
+    if config.web.listen:  # restart-only (daemon.reload.RESTART_ONLY): not on the list
+        from promptlyd.web.service import Dashboard
+
+        services.dashboard = Dashboard(config.web, ctx, services.api_app, services.limits)
+        ctx.dashboard = services.dashboard
     # every subsystem that takes a reloaded config, in the order reload applies it
     services.reloadable = [log_level or LogLevel(), providers, runner, scheduler, skills,
                            sources, delivery, directory, ctx, services.limits]

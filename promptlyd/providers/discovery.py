@@ -44,15 +44,16 @@ class ModelDirectory:
         return sorted(name for name, p in self.config.providers.items()
                       if p.kind == "openai" and (p.local or name not in DEFAULT_PROVIDERS))
 
-    async def _served(self, name: str) -> tuple[list[str] | None, str | None]:
+    async def _served(self, name: str, timeout: float = DISCOVERY_TIMEOUT
+                      ) -> tuple[list[str] | None, str | None]:
         """(model names, None) or (None, why the server could not be asked)."""
         base = self.config.providers[name].base_url
         try:
             provider = await asyncio.to_thread(self.providers.get, name)
-            async with asyncio.timeout(DISCOVERY_TIMEOUT):
+            async with asyncio.timeout(timeout):
                 return await provider.list_models(), None
         except TimeoutError:
-            return None, f"{name} did not answer at {base} within {DISCOVERY_TIMEOUT:g} s"
+            return None, f"{name} did not answer at {base} within {timeout:g} s"
         except PromptlydError as exc:
             return None, f"{name} is not reachable at {base}: {exc}"
         except Exception as exc:  # one odd server must not break /models for the others
@@ -65,6 +66,14 @@ class ModelDirectory:
         except PromptlydError as exc:
             return str(exc)
         return None
+
+    async def provider_problem(self, name: str, timeout: float = DISCOVERY_TIMEOUT
+                               ) -> str | None:
+        """Why ``name`` cannot be used now (its server does not answer ``GET /models``
+        within ``timeout`` s, or its key is missing), or None (``promptly doctor``)."""
+        if name in self._asked():
+            return (await self._served(name, timeout))[1]
+        return await self._key_problem(name)
 
     async def models(self) -> list[dict[str, Any]]:
         async with self._lock:

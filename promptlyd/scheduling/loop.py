@@ -32,7 +32,7 @@ import heapq
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from promptlyd.config import Config
 from promptlyd.runs.create import new_run
@@ -52,6 +52,19 @@ log = logging.getLogger("promptlyd.scheduler")
 
 CATCHUP_AFTER = timedelta(seconds=60)  # later than this, a run is labelled a catch-up
 _EPS = timedelta(microseconds=1)
+
+
+class WakeHook(Protocol):
+    """Something else the wake loop wakes for (the systemd watchdog): folded into the
+    same sleep, so nothing else ticks — and nothing at all when there are no hooks."""
+
+    def next_wake(self) -> datetime | None:
+        """When the loop must wake for this hook next (wall clock), or None."""
+        ...
+
+    def woke(self) -> None:
+        """The loop woke (for whatever reason): do what is due."""
+        ...
 
 
 @dataclass
@@ -89,6 +102,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._stopping = False
         self.wakeups = 0  # how many times the loop woke (for tests and the idle figure)
+        self.hooks: list[WakeHook] = []
 
     async def apply(self, config: Config) -> None:
         """A reloaded config: catch-up window, budget and zone from the next wake-up on."""
@@ -123,6 +137,16 @@ class Scheduler:
     def upcoming(self) -> list[tuple[datetime, str]]:
         return sorted((w, t) for t, w in self._due.items())
 
+    @property
+    def scheduled(self) -> int:
+        """How many tasks have a next instant."""
+        return len(self._due)
+
+    def _next_wake(self) -> datetime | None:
+        instants = [w for w in (self.next_due(), *(h.next_wake() for h in self.hooks))
+                    if w is not None]
+        return min(instants, default=None)
+
     # --- the loop -------------------------------------------------------------------------
 
     async def load(self) -> int:
@@ -138,9 +162,11 @@ class Scheduler:
             self._wake.clear()
             try:
                 await self.step(self.clock.now())
+                for hook in self.hooks:
+                    hook.woke()
                 if self._stopping:
                     break
-                reason = await self.waker.wait(self.next_due(), self._wake)
+                reason = await self.waker.wait(self._next_wake(), self._wake)
                 self.wakeups += 1
                 if reason == "jump":
                     log.info("the wall clock jumped: re-checking what is due")

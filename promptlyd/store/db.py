@@ -14,6 +14,12 @@ Runs have their own entry points: ``insert_run`` (the only way a run row is
 made) and ``transition_run`` / ``fail_unfinished_runs`` (the only ways a run's
 ``status`` or ``delivery_status`` changes; both check the transition tables of
 :mod:`promptlyd.runs.states`). ``update`` refuses to touch those two columns.
+
+Every write notes what it changed (``Store.changes``: a ``RunChange`` per run made
+or moved, a ``RowChange`` per row of any table inserted, updated or deleted); a
+savepoint rolled back forgets its notes. Once the transaction has committed,
+``AsyncStore.write`` hands them to ``on_change`` (the event bus) on the event
+loop — so a change is told only after it is durable, and a rolled-back one never.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +49,7 @@ from promptlyd.runs.states import (
 )
 from promptlyd.store.schema import migrate
 
+log = logging.getLogger("promptlyd.store")
 T = TypeVar("T")
 CHECKPOINT_EVERY = 200
 Row = dict[str, Any]
@@ -59,6 +68,28 @@ BOOL_COLUMNS = {
     "runs": ("tokens_estimated",),
 }
 STATUS_COLUMNS = frozenset({"status", "delivery_status"})  # runs: only via transition_run
+
+
+@dataclass(frozen=True)
+class RunChange:
+    """A run made (``before`` None) or moved; ``row`` is the run as committed."""
+
+    before: RunStatus | None
+    delivery_before: DeliveryStatus | None
+    row: Row
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """A row of ``table`` inserted, updated or deleted (``op``)."""
+
+    table: str
+    op: str  # "insert" | "update" | "delete"
+    row_id: str
+    status: str | None = None  # the status the write set, if it set one
+
+
+Change = RunChange | RowChange
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -119,6 +150,7 @@ class Store:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.db = Database(conn)
+        self.changes: list[Change] = []  # this transaction's, for AsyncStore.on_change
 
     # --- generic helpers ------------------------------------------------------
 
@@ -144,6 +176,9 @@ class Store:
         cols = ", ".join(enc)
         marks = ", ".join("?" for _ in enc)
         self.conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(enc.values()))
+        if "id" in values:
+            self.changes.append(RowChange(table, "insert", str(values["id"]),
+                                          values.get("status")))
 
     def update(self, table: str, row_id: str, values: Row) -> bool:
         if table == "runs" and STATUS_COLUMNS & values.keys():
@@ -158,10 +193,15 @@ class Store:
         cur = self.conn.execute(
             f"UPDATE {table} SET {sets} WHERE id = ?", [*enc.values(), row_id]
         )
+        if cur.rowcount > 0:
+            self.changes.append(RowChange(table, "update", row_id, values.get("status")))
         return cur.rowcount > 0
 
     def delete(self, table: str, row_id: str) -> bool:
-        return self.conn.execute(f"DELETE FROM {table} WHERE id = ?", [row_id]).rowcount > 0
+        gone = self.conn.execute(f"DELETE FROM {table} WHERE id = ?", [row_id]).rowcount > 0
+        if gone:
+            self.changes.append(RowChange(table, "delete", row_id))
+        return gone
 
     def get(self, table: str, row_id: str) -> Row | None:
         return self._one(table, f"SELECT * FROM {table} WHERE id = ?", [row_id])
@@ -184,9 +224,11 @@ class Store:
         if not name.isidentifier():
             raise ValueError(f"savepoint names are identifiers, got {name!r}")
         self.conn.execute(f"SAVEPOINT {name}")
+        noted = len(self.changes)
         try:
             yield
         except BaseException:
+            del self.changes[noted:]  # rolled back: never told
             self.conn.execute(f"ROLLBACK TO {name}")
             self.conn.execute(f"RELEASE {name}")
             raise
@@ -347,6 +389,7 @@ class Store:
             if getattr(exc, "sqlite_errorname", "") == "SQLITE_CONSTRAINT_FOREIGNKEY":
                 raise NotFound(f"no task with id {run['task_id']!r}", field="taskId") from exc
             raise
+        self.changes.append(RunChange(None, None, run))
         return True
 
     def transition_run(
@@ -384,7 +427,10 @@ class Store:
             check_delivery_transition(current_delivery, delivery)
             sets["delivery_status"] = DeliveryStatus(delivery)
         self._update("runs", run_id, sets)
-        return self.get("runs", run_id)
+        after = self.get("runs", run_id)
+        if after is not None and ("status" in sets or "delivery_status" in sets):
+            self.changes.append(RunChange(status, current_delivery, after))
+        return after
 
     def fail_unfinished_runs(self, now_iso: str, message: str) -> list[Row]:
         """Runs a dead daemon left unfinished become failed, their pending deliveries too
@@ -418,6 +464,15 @@ class Store:
             "successfulRuns": runs[1], "failedRuns": runs[2], "totalTokensUsed": runs[3],
             "totalCostCents": runs[4],
         }
+
+    def run_usage_since(self, since_iso: str) -> list[tuple[str, str, int, float]]:
+        """(createdAt, status, tokens, cents) of every run created since then, oldest
+        first: the dashboard buckets them into days of the config's zone."""
+        rows = self.conn.execute(
+            "SELECT created_at, status, COALESCE(tokens_used, 0), COALESCE(cost_cents, 0) "
+            "FROM runs WHERE created_at >= ? ORDER BY created_at", [since_iso],
+        ).fetchall()
+        return [(str(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in rows]
 
     def usage_since(self, since_iso: str) -> tuple[int, float]:
         """(runs, cents) created since then. A run refused before it started (budget
@@ -462,6 +517,8 @@ class AsyncStore:
         self._reader: Store | None = None
         self.reads = 0  # transactions run, for /health and the idle benchmark
         self.writes = 0
+        # told each committed write's changes, on the event loop (the event bus)
+        self.on_change: Callable[[list[Change]], None] | None = None
 
     def open(self) -> None:
         """Open both connections (blocking; call once before serving)."""
@@ -476,16 +533,22 @@ class AsyncStore:
         return self._writer
 
     def _write_sync(self, fn: Callable[[Store], T]) -> T:
+        return self._write_noting(fn)[0]
+
+    def _write_noting(self, fn: Callable[[Store], T]) -> tuple[T, list[Change]]:
         store = self.writer
+        store.changes = []
         store.conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(store)
             store.conn.execute("COMMIT")
         except BaseException:
+            store.changes = []
             if store.conn.in_transaction:  # SQLite may have rolled back already
                 store.conn.execute("ROLLBACK")
             raise
-        return result
+        changes, store.changes = store.changes, []
+        return result, changes
 
     def _read_sync(self, fn: Callable[[Store], T]) -> T:
         assert self._reader is not None, "AsyncStore.open() first"
@@ -501,7 +564,14 @@ class AsyncStore:
         self.writes += 1
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._writer_pool, self._write_sync, fn)
+            result, changes = await loop.run_in_executor(self._writer_pool,
+                                                         self._write_noting, fn)
+            if changes and self.on_change is not None:
+                try:
+                    self.on_change(changes)
+                except Exception:  # telling must never undo or hide a committed write
+                    log.exception("telling the changes of a write failed")
+            return result
         finally:
             self._since_checkpoint += 1
             if self._since_checkpoint >= CHECKPOINT_EVERY:
