@@ -500,3 +500,22 @@ def test_format_instant_falls_back_to_the_local_zone(monkeypatch: pytest.MonkeyP
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_httpx_does_not_import_its_own_cli() -> None:
+    # httpx imports rich and pygments for its CLI when they are installed (~40 ms of
+    # every command that talks to the daemon); promptlyd defers that module
+    code = ("import sys, promptlyd, httpx; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('rich', 'pygments')) == [] and 'httpx._main' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.stdout.strip() == "True", proc.stderr
+
+
+def test_the_deferred_httpx_cli_still_runs() -> None:
+    code = "import promptlyd, httpx; httpx.main(['--help'])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert "HTTPX" in proc.stdout or "httpx" in proc.stdout

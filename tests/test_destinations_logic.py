@@ -451,3 +451,53 @@ async def test_a_receiver_quoting_a_secret_is_stored_redacted(store: AsyncStore,
     assert run["deliveries"][0]["lastError"] == "the SMS provider said: bad token [redacted]"
     for path in tmp_path.glob("t.db*"):
         assert token.encode() not in path.read_bytes(), path
+
+
+class _Held:
+    """A webhook sender whose sends wait until released."""
+
+    type = "webhook"
+
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send(self, msg: Message) -> Attempt:
+        self.sent.append(msg)
+        self.started.set()
+        await self.release.wait()
+        return Attempt(Outcome.SENT, "200", None)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_send_ending_during_a_ticks_read_is_not_sent_again(
+        store: AsyncStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # tick() reads the due rows; when that read's snapshot predates the write that
+    # records a send's result, the row still looks pending when the read returns
+    clock = FakeClock(NOW)
+    sender = _Held()
+    worker, _ = await setup(store, clock, sender, "1")  # type: ignore[arg-type]
+    await worker.tick()
+    await asyncio.wait_for(sender.started.wait(), 10)  # the send is under way
+    real_read = store.read
+    snapshot_taken, gate = asyncio.Event(), asyncio.Event()
+
+    async def held_read(fn: Any) -> Any:
+        result = await real_read(fn)
+        snapshot_taken.set()
+        await gate.wait()
+        return result
+
+    monkeypatch.setattr(store, "read", held_read)
+    second = asyncio.create_task(worker.tick())
+    await asyncio.wait_for(snapshot_taken.wait(), 10)  # it saw the row pending
+    sender.release.set()
+    await worker.settle()  # the send ended, its result recorded
+    gate.set()
+    await asyncio.wait_for(second, 10)
+    await worker.settle()
+    assert len(sender.sent) == 1
+    assert (await run_row(store))["delivery_status"] == "delivered"

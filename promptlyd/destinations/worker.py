@@ -71,6 +71,11 @@ class DeliveryWorker:
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._run_of: dict[str, str] = {}  # delivery id in flight → its run id
         self._superseded: set[str] = set()  # in flight when their run was redelivered
+        # sends that ended, by the order they ended in: a tick whose read began before
+        # one ended may see its row still pending (the reader's snapshot predates the
+        # write recording the result) and must not send it again
+        self._ended: dict[str, int] = {}
+        self._ends = 0
         self._loop: asyncio.Task[None] | None = None
         self.attempts = 0  # for /health counters
 
@@ -118,10 +123,14 @@ class DeliveryWorker:
         """Start sending every due row; seconds until the next one is due (None: none)."""
         now = self.clock.now()
         room = MAX_IN_FLIGHT - len(self._in_flight)
+        ends_before = self._ends
         due = await self.store.read(lambda s: sql.due_deliveries(s, iso(now), room + 100))
+        ended_since = {d for d, n in self._ended.items() if n > ends_before}
+        self._ended = {d: self._ended[d] for d in ended_since}  # older ones: read saw them
         for row in due:
-            if row["id"] in self._in_flight or len(self._in_flight) >= MAX_IN_FLIGHT:
-                continue
+            if (row["id"] in self._in_flight or row["id"] in ended_since
+                    or len(self._in_flight) >= MAX_IN_FLIGHT):
+                continue  # an ended one's wake-up brings a tick that reads it afresh
             task = asyncio.create_task(self._deliver(row), name=f"deliver-{row['id'][:8]}")
             self._in_flight[row["id"]] = task
             self._run_of[row["id"]] = row["run_id"]
@@ -175,6 +184,8 @@ class DeliveryWorker:
                          iso(step.next_attempt_at) if step.next_attempt_at else "?",
                          attempt.detail)
         finally:
+            self._ends += 1
+            self._ended[row["id"]] = self._ends
             self._in_flight.pop(row["id"], None)
             self._run_of.pop(row["id"], None)
             self._superseded.discard(row["id"])

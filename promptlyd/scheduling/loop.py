@@ -75,11 +75,17 @@ class Claim:
     runs: list[Row] = field(default_factory=list)
     next_due: dict[str, datetime | None] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    claimed: int = 0  # runs that start holding one of the claim's slots (counted on add)
 
-    @property
-    def claimed(self) -> int:
-        """Runs that start holding one of the claim's slots."""
-        return sum(1 for r in self.runs if r["status"] == RunStatus.RUNNING)
+    def add(self, run: Row) -> None:
+        self.runs.append(run)
+        if run["status"] == RunStatus.RUNNING:
+            self.claimed += 1
+
+    def drop_from(self, kept: int) -> None:
+        """Forget the runs added after the first ``kept`` (their savepoint rolled back)."""
+        self.claimed -= sum(1 for r in self.runs[kept:] if r["status"] == RunStatus.RUNNING)
+        del self.runs[kept:]
 
 
 class Scheduler:
@@ -220,7 +226,7 @@ class Scheduler:
                     self._claim_one(store, claim, task_id, when, running, now, created,
                                     usage)
             except Exception:
-                del claim.runs[kept:]  # rolled back: the run is not there
+                claim.drop_from(kept)  # rolled back: the run is not there
                 if usage is not None and used is not None:
                     usage[:] = used
                 claim.next_due[task_id] = None
@@ -265,7 +271,7 @@ class Scheduler:
             if not store.insert_run(run):  # the UNIQUE (task, slot): served already
                 log.info("%s already served: not running it twice", label)
             else:
-                claim.runs.append(run)
+                claim.add(run)
                 if usage is not None and refused is None:
                     usage[0] += 1  # N tasks due together cannot overshoot runs_limit
                 if refused is not None:

@@ -108,17 +108,29 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
-def _decode(table: str, row: sqlite3.Row | None) -> Row | None:
-    if row is None:
-        return None
-    out = dict(row)
-    for col in JSON_COLUMNS.get(table, ()):
-        if out.get(col) is not None:
-            out[col] = json.loads(out[col])
-    for col in BOOL_COLUMNS.get(table, ()):
-        if out.get(col) is not None:
-            out[col] = bool(out[col])
-    return out
+def _decoder(table: str, description: Sequence[Sequence[Any]]) -> Callable[
+    [Sequence[Any]], Row
+]:
+    """A function from one result tuple to a row dict, JSON and boolean columns decoded;
+    the column positions are worked out once per query, not once per row."""
+    cols = tuple(d[0] for d in description)
+    json_cols = frozenset(JSON_COLUMNS.get(table, ()))
+    bool_cols = frozenset(BOOL_COLUMNS.get(table, ()))
+    jsons = tuple((i, c) for i, c in enumerate(cols) if c in json_cols)
+    bools = tuple((i, c) for i, c in enumerate(cols) if c in bool_cols)
+    loads = json.loads
+
+    def decode(values: Sequence[Any]) -> Row:
+        out = dict(zip(cols, values, strict=True))
+        for i, col in jsons:
+            if values[i] is not None:
+                out[col] = loads(values[i])
+        for i, col in bools:
+            if values[i] is not None:
+                out[col] = bool(values[i])
+        return out
+
+    return decode
 
 
 def _encode(table: str, values: Row) -> Row:
@@ -142,11 +154,22 @@ class Store:
 
     # --- generic helpers ------------------------------------------------------
 
+    def _tuples(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+        cur = self.conn.cursor()
+        cur.row_factory = None  # plain tuples: _decoder builds the dicts
+        return cur.execute(sql, params)
+
     def _one(self, table: str, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        return _decode(table, self.conn.execute(sql, params).fetchone())
+        cur = self._tuples(sql, params)
+        values = cur.fetchone()
+        return None if values is None else _decoder(table, cur.description)(values)
 
     def _all(self, table: str, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return [r for r in (_decode(table, x) for x in self.conn.execute(sql, params)) if r]
+        cur = self._tuples(sql, params)
+        values = cur.fetchall()
+        if not values:
+            return []
+        return list(map(_decoder(table, cur.description), values))
 
     def insert(self, table: str, values: Row) -> None:
         enc = _encode(table, values)

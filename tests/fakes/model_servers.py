@@ -178,6 +178,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
 
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in two writes: without this, on a kept-alive
+        # connection Nagle holds the body until the client's delayed ACK (~40 ms)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
@@ -212,9 +218,12 @@ class FakeModelServer:
 
     def __init__(
         self, *, require_key: str | None = None, default: Behaviour | None = None,
-        models: Sequence[str] = ("fake-small", "fake-large"),
+        models: Sequence[str] = ("fake-small", "fake-large"), keep_alive: bool = False,
     ) -> None:
         self.require_key = require_key
+        # keep_alive: answer without ``Connection: close``, as the real APIs do (the
+        # throughput benchmark); stop() then waits for clients to close first.
+        self.keep_alive = keep_alive
         self.default: Behaviour = default if default is not None else echo()
         self.models: list[str] = list(models)
         self.models_error: Status | None = None  # answer GET /models with this instead
@@ -386,12 +395,13 @@ class FakeModelServer:
         handler.send_response(code)
         handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(data)))
-        handler.send_header("Connection", "close")
+        if not self.keep_alive:
+            handler.send_header("Connection", "close")
         for name, value in (headers or {}).items():
             handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(data)
-        handler.close_connection = True
+        handler.close_connection = not self.keep_alive
 
     def _next_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):04d}"

@@ -8,6 +8,7 @@ then ``default``. Every request is recorded with its headers and raw body.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -33,8 +34,9 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, port: int = 0, default: int = 200) -> None:
+    def __init__(self, port: int = 0, default: int = 200, keep_alive: bool = False) -> None:
         self.port = port
+        self.keep_alive = keep_alive  # HTTP/1.1 persistent connections (benchmarks)
         self.default = default
         self.requests: list[Received] = []
         self._script: deque[int | str] = deque()
@@ -59,6 +61,13 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if receiver.keep_alive else "HTTP/1.0"
+
+            def setup(self) -> None:
+                super().setup()
+                # headers and body are two writes: no Nagle wait for a delayed ACK
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
