@@ -48,7 +48,7 @@ def test_a_healthy_set_up_exits_0(daemon_factory: Any, oai: OpenAIServer,
     statuses = {f["check"]: f["status"] for f in got if f["status"] != "warn"}
     assert statuses["config"] == statuses["database"] == statuses["daemon"] == "ok"
     assert statuses["providers"] == statuses["skills"] == statuses["default model"] == "ok"
-    assert any("integrity ok, schema m002_deliveries" in f["message"] for f in got)
+    assert any("integrity ok, schema m003_tasks_list_order" in f["message"] for f in got)
     assert not [f for f in got if f["status"] == "problem"]
 
 

@@ -251,6 +251,46 @@ def test_a_thousand_silent_or_half_clients_leave_no_file_descriptors(
     assert "bug while serving" not in hostile.log()
 
 
+def test_a_thousand_idle_sse_clients_stay_connected_and_all_hear_an_event(
+        hostile: DaemonProcess) -> None:
+    # request_timeout_seconds cuts off requests that never complete, not event
+    # streams that stay open; the daemon keeps answering with 1,000 of them idle
+    pid = hostile.pid
+    with hostile.client() as api:
+        assert api.get("/api/promptly/health").status_code == 200
+    baseline = open_fds(pid)
+    clients = []
+    for _ in range(1000):
+        s = raw_connect(hostile)
+        s.sendall(b"GET /api/promptly/events HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        clients.append(s)
+    heads = {}
+    for s in clients:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(4096)
+            assert chunk, "an event stream closed before its head"
+            head += chunk
+        heads[s.fileno()] = head
+    assert all(h.startswith(b"HTTP/1.1 200") for h in heads.values())
+    time.sleep(3 * TIMEOUT)  # past the request timeout: nobody is cut off
+    with hostile.client() as api:
+        assert api.get("/api/promptly/health").status_code == 200
+        assert api.post("/api/promptly/tasks", json={
+            "name": "fan-out", "prompt": "p", "model": "ollama/llama3.2"}).status_code == 201
+    for s in clients:
+        got = heads[s.fileno()]
+        while b"task.created" not in got:
+            chunk = s.recv(65536)
+            assert chunk, "an event stream closed before the event"
+            got += chunk
+    for s in clients:
+        s.close()
+    wait_for(lambda: open_fds(pid) <= baseline + 2 or None, 30,
+             f"the daemon closed the streams (fds {open_fds(pid)}, baseline {baseline})")
+    assert "bug while serving" not in hostile.log()
+
+
 def test_request_timeout_must_be_positive(daemon_factory: Any) -> None:
     d = daemon_factory(config="request_timeout_seconds = 0\n")
     proc = d.spawn()
