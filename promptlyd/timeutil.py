@@ -30,6 +30,26 @@ def parse_iso(text: str) -> datetime:
     return dt.astimezone(UTC)
 
 
+def wall_clock(moment: datetime, zone: str | None, *, fallback_utc: bool = False) -> str:
+    """``2026-12-02 07:30 CET``: ``moment`` on the wall clock of the IANA ``zone``, saying
+    which; without a zone, or with one this machine does not know, in UTC
+    (``fallback_utc``) or the local zone."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local: datetime | None = None
+    if zone:
+        try:
+            local = moment.astimezone(ZoneInfo(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            local = None
+    if local is None:
+        local = moment.astimezone(UTC) if fallback_utc else moment.astimezone()
+    label = local.strftime("%Z") or local.strftime("UTC%z")
+    return f"{local:%Y-%m-%d %H:%M} {label}"
+
+
 def month_start(now: datetime, zone: str) -> datetime:
     """The first instant of ``now``'s calendar month in ``zone`` (budgets count per month)."""
     from zoneinfo import ZoneInfo

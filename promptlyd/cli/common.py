@@ -18,6 +18,7 @@ import click
 from click_default_group import DefaultGroup
 
 from promptlyd.errors import PromptlydError
+from promptlyd.timeutil import wall_clock
 
 if TYPE_CHECKING:
     from promptlyd.client import Promptly
@@ -196,18 +197,7 @@ def format_instant(moment: datetime, zone: str | None = None, *, utc: bool = Fal
         moment = moment.replace(tzinfo=UTC)
     if utc:
         return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    local: datetime | None = None
-    if zone:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            local = moment.astimezone(ZoneInfo(zone))
-        except (ZoneInfoNotFoundError, ValueError):
-            local = None
-    if local is None:
-        local = moment.astimezone()
-    label = local.strftime("%Z") or local.strftime("UTC%z")
-    return f"{local.strftime('%Y-%m-%d %H:%M')} {label}"
+    return wall_clock(moment, zone)
 
 
 def duration(ms: int | None) -> str:

@@ -7,11 +7,12 @@ allows no inline script either, so ``<script>`` in an output is shown as text.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from markupsafe import Markup
+
+from promptlyd.timeutil import wall_clock
 
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
 
@@ -42,14 +43,7 @@ def instant(stamp: str | None, zone: str | None = None, never: str = "—") -> s
         moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
         return stamp
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        local = moment.astimezone(ZoneInfo(zone)) if zone else moment.astimezone(UTC)
-    except (ZoneInfoNotFoundError, ValueError):
-        local = moment.astimezone(UTC)
-    label = local.strftime("%Z") or local.strftime("UTC%z")
-    return f"{local:%Y-%m-%d %H:%M} {label}"
+    return wall_clock(moment, zone, fallback_utc=True)
 
 
 def duration(ms: int | None) -> str:
