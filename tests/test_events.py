@@ -236,8 +236,7 @@ def oai() -> Iterator[OpenAIServer]:
 
 
 def _config(oai: OpenAIServer) -> str:
-    return (f'[providers.fake]\nkind = "openai"\nbase_url = "{oai.base_url}"\nlocal = true\n'
-            "max_retries = 0\n")
+    return oai.provider_toml()
 
 
 class Collector:

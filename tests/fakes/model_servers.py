@@ -448,6 +448,12 @@ class OpenAIServer(FakeModelServer):
     url_suffix = "/v1"
     bad_key_message = "Incorrect API key provided. You can find your API key in your account."
 
+    def provider_toml(self, name: str = "fake") -> str:
+        """A config table for a local provider ``name`` that talks to this server, with
+        no retries (a test's error stays one request)."""
+        return (f'[providers.{name}]\nkind = "openai"\nbase_url = "{self.base_url}"\n'
+                "local = true\nmax_retries = 0\n")
+
     def _reply_body(self, behaviour: Reply, request: dict[str, Any]) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant",
                                    "content": behaviour.text or None, "refusal": None}
