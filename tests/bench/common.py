@@ -56,6 +56,18 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def wait_for_finished_runs(api: Any, count: int, timeout: float, poll: float) -> None:
+    """Until ``/stats`` counts ``count`` finished runs (completed or failed); fail after
+    ``timeout`` seconds, showing the last counts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = api.get("/api/promptly/stats").json()
+        if stats["successfulRuns"] + stats["failedRuns"] >= count:
+            return
+        assert time.monotonic() < deadline, stats
+        time.sleep(poll)
+
+
 def seed_tasks(db: Path, count: int, *, next_run_at: datetime | None = None,
                model: str = "fake/m", destinations: list[dict[str, str]] | None = None,
                prefix: str = "task") -> list[str]:

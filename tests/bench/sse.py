@@ -85,8 +85,9 @@ def main() -> None:
         deadline = time.monotonic() + 60
         while waiting and time.monotonic() < deadline:
             for key, _ in sel.select(1):
-                s = key.fileobj
-                assert isinstance(s, socket.socket)
+                fileobj = key.fileobj
+                assert isinstance(fileobj, socket.socket)
+                s = fileobj
                 try:
                     data = seen.get(s.fileno(), b"") + s.recv(65536)
                 except BlockingIOError:

@@ -26,7 +26,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.bench.common import cpu_seconds, machine, seed_tasks, summary
+from promptlyd.timeutil import iso
+from tests.bench.common import (
+    cpu_seconds,
+    machine,
+    seed_tasks,
+    summary,
+    wait_for_finished_runs,
+)
 from tests.daemon_proc import isolated_daemon
 from tests.fakes.model_servers import OpenAIServer, reply
 from tests.fakes.receivers import Receiver
@@ -61,19 +68,12 @@ def main() -> None:
         conn = sqlite3.connect(db)
         with conn:
             conn.executemany("UPDATE tasks SET next_run_at = ? WHERE id = ?",
-                             [(w.strftime("%Y-%m-%dT%H:%M:%S.")
-                               + f"{w.microsecond // 1000:03d}Z", t) for t, w in due.items()])
+                             [(iso(w), t) for t, w in due.items()])
         conn.close()
         daemon.start()
         assert datetime.now(UTC) < first, "started too late; raise LEAD_S"
-        deadline = time.monotonic() + SECONDS * 20 + 60
         with daemon.client(timeout=60) as api:
-            while True:
-                stats = api.get("/api/promptly/stats").json()
-                if stats["successfulRuns"] + stats["failedRuns"] >= n:
-                    break
-                assert time.monotonic() < deadline, stats
-                time.sleep(1.0)
+            wait_for_finished_runs(api, n, timeout=SECONDS * 20 + 60, poll=1.0)
         delivered_by = time.monotonic() + 120
         while (len({r.headers.get("webhook-id") for r in hook.requests}) < n
                and time.monotonic() < delivered_by):
