@@ -7,14 +7,13 @@ import os
 import signal
 import socket
 import stat
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.fakes.helpers import request_as_nobody
 from tests.rows import db_path, insert_run
 
 
@@ -106,22 +105,12 @@ def test_other_uid_is_refused_by_peer_credentials(daemon: Any) -> None:
     os.chmod(daemon.socket_path.parent.parent, 0o755)
     os.chmod(daemon.socket_path.parent, 0o755)
     os.chmod(daemon.socket_path, 0o666)
-    code = (
-        "import os, socket, sys\n"
-        "os.setgid(65534); os.setuid(65534)\n"
-        "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
-        f"s.connect({str(daemon.socket_path)!r})\n"
-        "s.sendall(b'GET /api/promptly/health HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
-        "data = b''\n"
-        "while chunk := s.recv(4096):\n"
-        "    data += chunk\n"
-        "sys.stdout.write(data.decode())\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=20)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("HTTP/1.1 403"), out.stdout
-    assert "only serves the user" in out.stdout
+    answer = request_as_nobody(
+        "socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); "
+        f"s.connect({str(daemon.socket_path)!r})",
+        b"GET /api/promptly/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.startswith("HTTP/1.1 403"), answer
+    assert "only serves the user" in answer
     assert "refused a connection from uid 65534" in daemon.log()
     with daemon.client() as api:  # our own uid is still served
         assert api.get("/api/promptly/health").status_code == 200

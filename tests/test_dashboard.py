@@ -25,6 +25,7 @@ from promptlyd.web.listen import NOBODY_MATCHED, proc_hex, tcp_peer_uid
 from promptlyd.web.render import instant, markdown_renderer
 from promptlyd.web.service import allowed_hosts
 from promptlyd.web.words import schedule_words
+from tests.fakes.helpers import request_as_nobody
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 WEB = '[web]\nlisten = "127.0.0.1:0"\n'
@@ -238,20 +239,9 @@ def test_another_user_cannot_reach_the_dashboard(daemon_factory: Any) -> None:
     with d.client() as api:
         url = api.post("/api/promptly/dashboard/login").json()["url"]
     host, port = url.split("/")[2].split(":")
-    code = (
-        "import encodings.idna, os, socket, sys\n"
-        "os.setgid(65534); os.setuid(65534)\n"
-        f"s = socket.create_connection(({host!r}, {port}))\n"
-        f"s.sendall(b'GET /login HTTP/1.1\\r\\nHost: {host}:{port}\\r\\n\\r\\n')\n"
-        "data = b''\n"
-        "while chunk := s.recv(4096):\n"
-        "    data += chunk\n"
-        "sys.stdout.write(data.decode())\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=20)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("HTTP/1.1 403"), out.stdout
+    answer = request_as_nobody(f"socket.create_connection(({host!r}, {port}))",
+                               f"GET /login HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    assert answer.startswith("HTTP/1.1 403"), answer
     assert "refused a connection from uid 65534" in d.log()
     with httpx.Client() as client:  # the daemon's own user is still served
         assert client.get(url).status_code == 303

@@ -35,3 +35,28 @@ class Sleeps:
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
+
+
+NOBODY = 65534
+
+
+def request_as_nobody(connect: str, request: bytes) -> str:
+    """Send ``request`` as uid/gid 65534 (needs root) over the socket that the Python
+    expression ``connect`` opens, and return every byte of the answer as text."""
+    import subprocess
+    import sys
+
+    code = (
+        "import encodings.idna, os, socket, sys\n"
+        f"os.setgid({NOBODY}); os.setuid({NOBODY})\n"
+        f"s = {connect}\n"
+        f"s.sendall({request!r})\n"
+        "data = b''\n"
+        "while chunk := s.recv(4096):\n"
+        "    data += chunk\n"
+        "sys.stdout.write(data.decode())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=20)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
