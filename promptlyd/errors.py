@@ -18,6 +18,7 @@
     ├── SourceError                    can't connect, or a call failed sources/base.py
     │   ├── OffBase                    would leave the API's base URL  sources/api.py
     │   └── PathRefused                outside a local source's folders sources/local.py
+    ├── HTTPFailure                    an outbound request unanswered  httpclient.py
     ├── SkillFileError                 unreadable skill front matter   skills/parse.py
     ├── FrontMatterTooUnusual          can't edit the file in place    skills/edit.py
     ├── ServiceError                   can't install / run the service

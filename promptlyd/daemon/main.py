@@ -79,11 +79,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(code)
 
 
-def _warm_sdks(config: Config, providers: Any, used: list[str]) -> None:
-    """Import the SDKs, and build the clients of the providers active tasks use."""
-    from promptlyd.providers.warm import warm_sdks
+def _warm_providers(config: Config, providers: Any, used: list[str]) -> None:
+    """Import the providers' libraries, and build the clients active tasks use."""
+    from promptlyd.providers.registry import PROVIDER_KINDS
+    from promptlyd.providers.warm import warm_kinds
 
-    warm_sdks(p.kind for p in config.providers.values())
+    warm_kinds((p.kind for p in config.providers.values()), PROVIDER_KINDS)
     for name in used:
         try:
             provider = providers.get(name)
@@ -176,8 +177,8 @@ class Daemon:
         loop_task = asyncio.create_task(scheduler.run(), name="scheduler")
         loop_task.add_done_callback(self._scheduler_ended)
         used = await store.read(lambda s: s.providers_in_use())
-        warm = asyncio.create_task(asyncio.to_thread(_warm_sdks, config, providers, used),
-                                   name="warm-sdks")
+        warm = asyncio.create_task(asyncio.to_thread(_warm_providers, config, providers, used),
+                                   name="warm-providers")
         warm.add_done_callback(_freeze_startup_objects)
         log.info("promptlyd %s ready on %s (database %s, %d task(s) scheduled, pid %d)",
                  __version__, config.socket, config.database, scheduled, os.getpid())

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
-from promptlyd import __version__
+from promptlyd import httpclient
 from promptlyd.clock import Clock
 from promptlyd.config import Config
 from promptlyd.destinations.base import Attempt, Message, Outcome, SecretLookup
@@ -25,12 +23,8 @@ class WebhookDestination:
         self.config = config
         self.secrets = secrets
         self.clock = clock
-        self._client: httpx.AsyncClient | None = None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
-        return self._client
+        # no proxies from the environment, no redirects: the target is posted to as written
+        self._http = httpclient.HTTPClient(trust_env=False, follow_redirects=False)
 
     async def send(self, message: Message) -> Attempt:
         body = webhook_body(message)
@@ -38,7 +32,6 @@ class WebhookDestination:
         timestamp = int(now.timestamp())
         headers = {
             "content-type": "application/json",
-            "user-agent": f"promptlyd/{__version__}",
             "webhook-id": message.message_id,
             "webhook-timestamp": str(timestamp),
         }
@@ -51,18 +44,15 @@ class WebhookDestination:
                 return Attempt(Outcome.FINAL, None, exc.message)
         timeout = self.config.delivery.timeout_seconds
         try:
-            response = await self._http().post(message.target, content=body, headers=headers,
-                                               timeout=timeout)
-        except httpx.TimeoutException:
-            return Attempt(Outcome.RETRY, None, f"the webhook did not answer within "
-                                                f"{timeout:g} s ([delivery] timeout_seconds)")
-        except httpx.HTTPError as exc:
-            reason = str(exc) or type(exc).__name__
-            return Attempt(Outcome.RETRY, None, f"cannot reach the webhook: {reason}")
-        return classify_http(response.status_code, response.headers, now,
-                             "the webhook")
+            response = await self._http.request("POST", message.target, body=body,
+                                                headers=headers, timeout=timeout,
+                                                read_body=False)
+        except httpclient.HTTPFailure as exc:
+            if exc.kind == "timeout":
+                return Attempt(Outcome.RETRY, None, f"the webhook did not answer within "
+                                                    f"{timeout:g} s ([delivery] timeout_seconds)")
+            return Attempt(Outcome.RETRY, None, f"cannot reach the webhook: {exc.message}")
+        return classify_http(response.status, response.headers, now, "the webhook")
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._http.aclose()

@@ -70,6 +70,13 @@ def to_anthropic_tools(request: ModelRequest) -> list[dict[str, Any]]:
              "input_schema": spec.input_schema} for spec in request.tools]
 
 
+_WARM_SAMPLE = {
+    "id": "warm", "type": "message", "role": "assistant", "model": "warm",
+    "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+    "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1},
+}
+
+
 class AnthropicProvider(SDKProvider):
     """A ``Provider`` over the Anthropic Messages API."""
 
@@ -83,6 +90,15 @@ class AnthropicProvider(SDKProvider):
         self._ctx = ErrorContext.of(config, api_key)
         self._client: AsyncAnthropic | None = None
         self._deprecations_seen: set[str] = set()
+
+    @staticmethod
+    def warm() -> None:
+        """Import the SDK, build a client and parse a sample answer (blocking)."""
+        import anthropic
+        from anthropic.types import Message
+
+        anthropic.AsyncAnthropic(api_key="warm", base_url="http://127.0.0.1:9")
+        Message.model_validate(_WARM_SAMPLE)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         client = self._sdk()

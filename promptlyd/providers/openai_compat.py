@@ -1,8 +1,9 @@
 """Any OpenAI-compatible endpoint (OpenAI, OpenRouter, Ollama, llama.cpp, LM Studio, vLLM).
 
-Chat Completions with function calling, through the ``openai`` SDK's ``AsyncOpenAI``
-pointed at ``ProviderConfig.base_url``. The SDK is imported at first use, so
-importing this module is cheap.
+Chat Completions with function calling, spoken directly over ``promptlyd.httpclient``
+(``POST {base_url}/chat/completions``, ``GET {base_url}/models``): the wire format
+is small and stable, and the OpenAI SDK cost 2.1 ms of CPU a request on loopback —
+most of a run's budget at 500 runs a second — and half a second to import.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
+from promptlyd import httpclient
 from promptlyd.providers.base import (
+    NO_KEY,
     AssistantMessage,
     ErrorContext,
     ModelError,
@@ -25,11 +30,7 @@ from promptlyd.providers.base import (
 )
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI
-
     from promptlyd.config import ProviderConfig
-
-from promptlyd.providers.sdk import SDKProvider
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def to_openai_tools(request: ModelRequest) -> list[dict[str, Any]]:
     ]
 
 
-class OpenAICompatProvider(SDKProvider):
+class OpenAICompatProvider:
     """A ``Provider`` over Chat Completions.
 
     ``max_tokens_field``: the request field that limits the answer. OpenAI's own API
@@ -74,25 +75,29 @@ class OpenAICompatProvider(SDKProvider):
     local servers and most proxies know ``max_tokens``. The default picks by host.
     """
 
-    sdk_module = "openai"
-    client_class = "AsyncOpenAI"
-
     def __init__(
         self, config: ProviderConfig, api_key: str | None, *,
         max_tokens_field: str | None = None,
     ) -> None:
         self.name = config.name
         self.config = config
-        self._api_key = api_key
         self._ctx = ErrorContext.of(config, api_key)
-        self._client: AsyncOpenAI | None = None
+        self._base = config.base_url.rstrip("/")
+        self._headers = {"authorization": f"Bearer {api_key or NO_KEY}",
+                         "content-type": "application/json", "accept": "application/json"}
+        # proxies from the environment, as the SDKs honour them; redirects followed
+        self._http = httpclient.HTTPClient(trust_env=True, follow_redirects=True)
         if max_tokens_field is None:
             official = "://api.openai.com" in config.base_url
             max_tokens_field = "max_completion_tokens" if official else "max_tokens"
         self.max_tokens_field = max_tokens_field
 
+    @staticmethod
+    def warm() -> None:
+        """Import what the first request needs (blocking: from a worker thread)."""
+        httpclient.warm()
+
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        client = self._sdk()
         params: dict[str, Any] = {
             "model": request.model,
             "messages": to_openai_messages(request),
@@ -104,15 +109,54 @@ class OpenAICompatProvider(SDKProvider):
             params["temperature"] = request.temperature
         log.debug("%s: chat completion with model %s (%d messages, %d tools)",
                   self.name, request.model, len(params["messages"]), len(request.tools))
-        completion: object = await self._call(
-            lambda: client.chat.completions.create(**params), request.model)
+        completion = await self._call("POST", "/chat/completions", request.model,
+                                      _json_bytes(params))
         return self._parse(completion, request)
+
+    async def list_models(self) -> list[str]:
+        """The server's ``GET …/models``."""
+        listing = await self._call("GET", "/models", None, None)
+        data = get_field(listing, "data")
+        if not isinstance(data, list):
+            raise self._ctx.bad_response("no data list in the models listing")
+        return [model_id for item in data
+                if isinstance(model_id := get_field(item, "id"), str)]
+
+    async def _call(self, method: str, path: str, model: str | None,
+                    body: bytes | None) -> object:
+        """One request; its answer's JSON, or a ``ModelError`` saying what went wrong."""
+        ctx = self._ctx
+        try:
+            answer = await self._http.request(method, self._base + path, body=body,
+                                              headers=self._headers,
+                                              timeout=self.config.timeout_seconds)
+        except httpclient.HTTPFailure as exc:
+            if exc.kind == "timeout":
+                raise ctx.timeout_error() from exc
+            if exc.kind == "too_large":
+                raise ctx.bad_response(exc.message) from exc
+            raise ctx.connection_error(exc.message) from exc
+        try:
+            parsed: object = orjson.loads(answer.body)
+        except orjson.JSONDecodeError as exc:
+            if answer.status >= 400:
+                parsed = answer.body.decode("utf-8", "replace").strip()
+            elif not answer.body.strip():
+                raise ctx.bad_response("an empty body where JSON was expected") from exc
+            else:
+                raise ctx.bad_response(f"not valid JSON: {exc}") from exc
+        if answer.status >= 400:
+            raise ctx.status_error(answer.status, parsed, answer.headers, model)
+        if not isinstance(parsed, dict):
+            raise ctx.bad_response(f"a JSON {type(parsed).__name__} where an object "
+                                   "was expected")
+        return parsed
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
     def _parse(self, completion: object, request: ModelRequest) -> ModelResponse:
         ctx = self._ctx
-        if isinstance(completion, str):
-            return_type = "text" if completion.strip() else "an empty body"
-            raise ctx.bad_response(f"{return_type} where a chat completion was expected")
         choices = get_field(completion, "choices")
         if not isinstance(choices, list) or not choices:
             raise ctx.bad_response("no choices in the chat completion")
@@ -159,3 +203,10 @@ class OpenAICompatProvider(SDKProvider):
                 name=name, arguments=arguments, arguments_error=error,
             ))
         return calls
+
+
+def _json_bytes(value: object) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # an integer past 64 bits in a tool's schema, say: the slow way
+        return json.dumps(value).encode()

@@ -1,5 +1,6 @@
-"""What the SDK-backed providers share: every call under the provider's
-timeout, and the SDK's exceptions mapped to ``ModelError`` at this boundary."""
+"""What an SDK-backed provider needs (Anthropic's): every call under the provider's
+timeout, and the SDK's exceptions mapped to ``ModelError`` at this boundary.
+A new SDK-backed kind names its module and client class and inherits the rest."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ T = TypeVar("T")
 class SDKProvider:
     config: ProviderConfig
     _ctx: ErrorContext
-    sdk_module: str  # "openai" or "anthropic": both SDKs name their exceptions alike
-    client_class: str  # "AsyncOpenAI" or "AsyncAnthropic": built with the same arguments
+    sdk_module: str  # "anthropic"; the openai SDK names its exceptions alike
+    client_class: str  # "AsyncAnthropic" (AsyncOpenAI is built with the same arguments)
     _api_key: str | None
     _client: Any
 
