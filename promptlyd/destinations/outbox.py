@@ -82,36 +82,39 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> tuple[str | None, list[dict[
     return status, summary
 
 
-def refresh(store: Store, run_id: str) -> None:
+def refresh(store: Store, run_id: str) -> Row | None:
+    """The run's summary from its outbox rows; the run as it is then."""
     status, summary = summarize(sql.deliveries_of(store, run_id))
-    sql.set_run_delivery(store, run_id, status, summary)
+    return sql.set_run_delivery(store, run_id, status, summary)
 
 
-def enqueue(store: Store, run: Row, now: datetime) -> None:
-    """A finished run's outbox rows; called inside the transaction that finishes it."""
+def enqueue(store: Store, run: Row, now: datetime) -> Row | None:
+    """A finished run's outbox rows; called inside the transaction that finishes it.
+    The run with its delivery summary, or None when it gets no rows."""
     task = store.get("tasks", run["task_id"])
     if task is None or run["status"] not in FINISHED:
-        return
-    rows = plan(task, run, sql.last_sent_outputs(store, task["id"]), now)
-    if rows:
-        sql.add_deliveries(store, rows)
-        refresh(store, run["id"])
-
-
-def record(store: Store, delivery_id: str, attempts: int, attempt: Attempt, step: Step,
-           now: datetime) -> Row | None:
-    """One attempt's result on its row, and the run's summary, in one write."""
-    row = sql.get_delivery(store, delivery_id)
-    if row is None:  # the run (or its task) was deleted meanwhile
         return None
-    sql.update_delivery(store, delivery_id, {
+    # only "changed" compares with what was sent before (a task's whole history)
+    changed = task.get("deliver_on") == "changed" and run["status"] == RunStatus.COMPLETED
+    rows = plan(task, run, sql.last_sent_outputs(store, task["id"]) if changed else {}, now)
+    if not rows:
+        return None
+    sql.add_deliveries(store, rows)
+    return refresh(store, run["id"])
+
+
+def record(store: Store, delivery: Row, attempts: int, attempt: Attempt, step: Step,
+           now: datetime) -> Row | None:
+    """One attempt's result on the ``delivery`` row, and the run's summary, in one
+    write; the run after, None when the row is gone (its run or task deleted)."""
+    if not sql.update_delivery(store, delivery["id"], {
         "status": step.status, "attempts": attempts, "last_code": attempt.code,
         "last_error": None if step.status == OutboxStatus.DELIVERED else step.detail,
         "next_attempt_at": iso(step.next_attempt_at) if step.next_attempt_at else None,
         "delivered_at": iso(now) if step.status == OutboxStatus.DELIVERED else None,
-    })
-    refresh(store, row["run_id"])
-    return sql.get_delivery(store, delivery_id)
+    }):
+        return None
+    return refresh(store, delivery["run_id"])
 
 
 def requeue(store: Store, run: Row, now: datetime) -> int:

@@ -81,8 +81,8 @@ class DeliveryWorker:
 
     # --- the executor's hand-off (inside the run's final write) ---------------------
 
-    def enqueue(self, store: Store, run: Row) -> None:
-        outbox.enqueue(store, run, self.clock.now())
+    def enqueue(self, store: Store, run: Row) -> Row | None:
+        return outbox.enqueue(store, run, self.clock.now())
 
     def wake(self) -> None:
         self._wake.set()
@@ -123,8 +123,14 @@ class DeliveryWorker:
         """Start sending every due row; seconds until the next one is due (None: none)."""
         now = self.clock.now()
         room = MAX_IN_FLIGHT - len(self._in_flight)
+        if room <= 0:
+            return None  # a finishing send wakes us
         ends_before = self._ends
-        due = await self.store.read(lambda s: sql.due_deliveries(s, iso(now), room + 100))
+        busy = set(self._in_flight)
+        # the rows in flight are left out in the query; a few more than there is room
+        # for, as sends ending during the read may come back still pending (skipped)
+        due = await self.store.read(
+            lambda s: sql.due_deliveries(s, iso(now), room + 8, exclude=busy))
         ended_since = {d for d, n in self._ended.items() if n > ends_before}
         self._ended = {d: self._ended[d] for d in ended_since}  # older ones: read saw them
         for row in due:
@@ -170,7 +176,7 @@ class DeliveryWorker:
             step = after_attempt(attempt, attempts, self.config.delivery.retry_schedule_seconds,
                                  now)
             await self.store.write(
-                lambda s: outbox.record(s, row["id"], attempts, attempt, step, now))
+                lambda s: outbox.record(s, row, attempts, attempt, step, now))
             target = mask(row["type"], row["target"])
             if step.status == OutboxStatus.DELIVERED:
                 log.info("run %s delivered to %s %s (attempt %d)", row["run_id"][:8],

@@ -43,8 +43,9 @@ class Executor(Protocol):
 class Outbox(Protocol):
     """The delivery hand-off (``promptlyd.destinations.worker.DeliveryWorker``)."""
 
-    def enqueue(self, store: Store, run: dict[str, Any]) -> None:
-        """Write a finished run's outbox rows, inside the write that finishes it."""
+    def enqueue(self, store: Store, run: dict[str, Any]) -> dict[str, Any] | None:
+        """Write a finished run's outbox rows, inside the write that finishes it; the
+        run as it is then (with its delivery summary), None when it gets no rows."""
         ...
 
     def wake(self) -> None:

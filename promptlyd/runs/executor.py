@@ -298,9 +298,8 @@ class Runner:
                 return None
             if started is not None:
                 store.update("tasks", task_id, {"last_run_at": iso(started)})
-            if outbox is not None and row is not None:  # the outbox, in this same write
-                outbox.enqueue(store, row)
-                row = store.get("runs", run_id)
+            if outbox is not None:  # the outbox, in this same write
+                row = outbox.enqueue(store, row) or row
             return row
 
         row = await self.store.write(tx)

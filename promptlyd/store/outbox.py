@@ -30,24 +30,26 @@ def deliveries_of(store: Store, run_id: str) -> list[Row]:
                       [run_id])
 
 
-def get_delivery(store: Store, delivery_id: str) -> Row | None:
-    return store.get(TABLE, delivery_id)
+def _not_in(ids: Collection[str]) -> str:
+    return f" AND id NOT IN ({', '.join('?' for _ in ids)})" if ids else ""
 
 
-def due_deliveries(store: Store, now_iso: str, limit: int = 100) -> list[Row]:
-    """Pending rows whose next attempt is due, oldest first."""
+def due_deliveries(store: Store, now_iso: str, limit: int = 100,
+                   exclude: Collection[str] = ()) -> list[Row]:
+    """Pending rows (not in ``exclude``) whose next attempt is due, oldest first."""
+    ids = list(exclude)
     return store._all(
         TABLE,
-        "SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? "
-        "ORDER BY next_attempt_at, id LIMIT ?",
-        [now_iso, limit],
+        f"SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?"
+        f"{_not_in(ids)} ORDER BY next_attempt_at, id LIMIT ?",
+        [now_iso, *ids, limit],
     )
 
 
 def next_due_at(store: Store, exclude: Collection[str] = ()) -> str | None:
     """When the earliest pending delivery (not in ``exclude``) is due, or None."""
     ids = list(exclude)
-    skip = f" AND id NOT IN ({', '.join('?' for _ in ids)})" if ids else ""
+    skip = _not_in(ids)
     row = store.conn.execute(
         f"SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'{skip}", ids
     ).fetchone()
@@ -86,13 +88,10 @@ def last_sent_outputs(store: Store, task_id: str) -> dict[tuple[str, str], str |
 
 
 def set_run_delivery(store: Store, run_id: str, status: str | None,
-                     summary: list[dict[str, Any]] | None) -> bool:
+                     summary: list[dict[str, Any]] | None) -> Row | None:
     """The run's ``delivery_status`` (pending | delivered | failed) and ``deliveries``:
-    a changed status goes through the run's delivery transition table."""
-    run = store.get("runs", run_id)
-    if run is None:
-        return False
+    a changed status goes through the run's delivery transition table. The run after,
+    None when it is gone."""
     to = None if status is None else DeliveryStatus(status)
-    changed = to is not None and to != run.get("delivery_status")
-    return store.transition_run(run_id, changes={"deliveries": summary},
-                                delivery=to if changed else None) is not None
+    return store.transition_run(run_id, changes={"deliveries": summary}, delivery=to,
+                                same_delivery_ok=True)
