@@ -18,8 +18,9 @@ def iso(dt: datetime) -> str:
     """``2019-12-27T18:11:19.117Z`` — always UTC, always milliseconds."""
     if dt.tzinfo is None:
         raise ValueError("naive datetime: every instant must carry a zone")
-    dt = dt.astimezone(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    if dt.utcoffset():
+        dt = dt.astimezone(UTC)
+    return dt.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_iso(text: str) -> datetime:
