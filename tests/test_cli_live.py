@@ -108,6 +108,11 @@ def test_show_follow_waits_for_the_run(daemon_factory: Any, oai: OpenAIServer) -
 
     def release_when_asked() -> None:
         wait_for(lambda: oai.completion_requests, 20, "the model was asked")
+        # and the CLI is following (on the event stream): released before, the run could
+        # finish before the CLI first looks, and it would not wait at all
+        with d.client() as api:
+            wait_for(lambda: api.get("/api/promptly/health").json()["counters"]
+                     ["eventSubscribers"] >= 1 or None, 20, "the CLI following the run")
         oai.release()
 
     releaser = threading.Thread(target=release_when_asked, daemon=True)

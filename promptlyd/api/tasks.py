@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,6 +27,7 @@ from promptlyd.api.http import (
     path_id,
     query_int,
     query_limit,
+    streamed_json,
 )
 from promptlyd.errors import NotFound
 from promptlyd.shapes import common as c
@@ -35,26 +38,54 @@ from promptlyd.shapes.sources import source_to_api
 from promptlyd.store.db import Row, Store
 from promptlyd.timeutil import iso, parse_iso, to_ms
 
+LIST_PAGE = 1000  # tasks a page of a streamed list
+
 
 def _expand(ctx: AppContext, store: Store, rows: list[Row]) -> list[dict[str, Any]]:
     """Task rows → API objects with their skills and sources expanded, in attach order."""
     if not rows:
         return []
-    ids = [r["id"] for r in rows] if len(rows) < 500 else None
+    return _expander(ctx, store, [r["id"] for r in rows] if len(rows) < 500 else None)(rows)
+
+
+def _expander(ctx: AppContext, store: Store, ids: list[str] | None) -> Callable[
+    [list[Row]], list[dict[str, Any]]
+]:
+    """What ``_expand`` does, for rows of the tasks ``ids`` (None: any task): the links,
+    skills and sources read once, then applied to as many batches of rows as come."""
     skill_links, source_links = store.task_links(ids)
     skills = store.get_many("skills", {s for v in skill_links.values() for s in v})
     sources = store.get_many("sources", {s for v in source_links.values() for s in v})
-    org = ctx.organization_id
+    org, user = ctx.organization_id, ctx.user_id
     skill_api = {k: skill_to_api(v, organization_id=org) for k, v in skills.items()}
     source_api = {k: source_to_api(v, organization_id=org) for k, v in sources.items()}
-    return [
-        shape.task_to_api(
-            r, organization_id=org, user_id=ctx.user_id,
-            skills=[skill_api[s] for s in skill_links.get(r["id"], []) if s in skill_api],
-            sources=[source_api[s] for s in source_links.get(r["id"], []) if s in source_api],
-        )
-        for r in rows
-    ]
+
+    def expand(rows: list[Row]) -> list[dict[str, Any]]:
+        return [
+            shape.task_to_api(
+                r, organization_id=org, user_id=user,
+                skills=[skill_api[s] for s in skill_links.get(r["id"], []) if s in skill_api],
+                sources=[source_api[s] for s in source_links.get(r["id"], [])
+                         if s in source_api],
+            )
+            for r in rows
+        ]
+
+    return expand
+
+
+def _task_list_json(ctx: AppContext, store: Store, limit: int | None) -> Iterator[bytes]:
+    """``GET /tasks`` as JSON text, a page of tasks at a time (one read transaction)."""
+    pages = store.iter_tasks(limit, page=LIST_PAGE)
+    first = next(pages, [])
+    if len(first) < LIST_PAGE:  # all of it: links of just these tasks
+        yield orjson.dumps(_expand(ctx, store, first))
+        return
+    expand = _expander(ctx, store, None)
+    yield b"[" + orjson.dumps(expand(first))[1:-1]
+    for rows in pages:
+        yield b"," + orjson.dumps(expand(rows))[1:-1]
+    yield b"]"
 
 
 def _get_task(store: Store, task_id: str) -> Row:
@@ -65,8 +96,9 @@ async def list_tasks(request: Request) -> Response:
     ctx = ctx_of(request)
     check_org_query(request)
     limit = query_limit(request) if "limit" in request.query_params else None
-    tasks = await ctx.store.read(lambda s: _expand(ctx, s, s.list_tasks(limit)))
-    return JSON(tasks)
+    # streamed a page at a time: the first pages cross the socket (and are parsed by
+    # the client) while the database thread reads and shapes the next
+    return await streamed_json(ctx.store.stream(lambda s: _task_list_json(ctx, s, limit)))
 
 
 async def create_task(request: Request) -> Response:

@@ -38,7 +38,14 @@ import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -303,10 +310,18 @@ class Store:
             "WHERE status = 'active' ORDER BY 1")]
 
     def list_tasks(self, limit: int | None = None) -> list[Row]:
-        sql = "SELECT * FROM tasks ORDER BY created_at, id"
-        if limit is not None:
-            return self._all("tasks", sql + " LIMIT ?", [limit])
-        return self._all("tasks", sql)
+        """Oldest first: by creation instant, tasks made in the same one in the order
+        they were made (see migration m004)."""
+        return [row for page in self.iter_tasks(limit) for row in page]
+
+    def iter_tasks(self, limit: int | None = None, *, page: int = 1000) -> Iterator[list[Row]]:
+        """``list_tasks`` a page of rows at a time."""
+        sql = "SELECT * FROM tasks ORDER BY created_at, rowid"
+        cur = self._tuples(sql + " LIMIT ?", [limit]) if limit is not None else self._tuples(
+            sql, [])
+        decode = self._decoder("tasks", cur.description)
+        while values := cur.fetchmany(page):
+            yield list(map(decode, values))
 
     def task_links(self, task_ids: Sequence[str] | None) -> tuple[
         dict[str, list[str]], dict[str, list[str]]
@@ -707,6 +722,46 @@ class AsyncStore:
                                                  check_same_thread=False)
         with contextlib.suppress(sqlite3.OperationalError):  # busy: the next one catches up
             self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    async def stream(self, fn: Callable[[Store], Iterator[T]]) -> AsyncGenerator[T, None]:
+        """What ``fn`` yields, as it yields it: ``fn`` runs on the reader thread inside
+        one read transaction (one snapshot) while the caller already uses what came.
+        Leaving the loop early stops ``fn`` at its next item."""
+        self.reads += 1
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
+        stop = threading.Event()
+
+        def post(done: bool, value: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+                loop.call_soon_threadsafe(queue.put_nowait, (done, value))
+
+        def produce(store: Store) -> None:
+            for item in fn(store):
+                if stop.is_set():
+                    return
+                post(False, item)
+
+        def run() -> None:
+            try:
+                self._read_sync(produce)
+            except BaseException as exc:
+                post(True, exc)
+            else:
+                post(True, None)
+
+        loop.run_in_executor(self._reader_pool, run)
+        try:
+            while True:
+                done, value = await queue.get()
+                if not done:
+                    yield value
+                elif value is not None:
+                    raise value
+                else:
+                    return
+        finally:
+            stop.set()
 
     async def read(self, fn: Callable[[Store], T]) -> T:
         self.reads += 1
