@@ -523,8 +523,9 @@ def test_importing_the_package_does_not_import_the_sdks() -> None:
     import sys
 
     code = ("import sys, promptlyd.providers; "
-            "print('openai' in sys.modules, 'anthropic' in sys.modules)")
+            "print('openai' in sys.modules, 'anthropic' in sys.modules, "
+            "'aiohttp' in sys.modules)")
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=30, cwd=root)
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.split() == ["False", "False", "False"]

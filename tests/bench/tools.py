@@ -7,15 +7,13 @@ round), then answer; the tool server is the tests' own MCP server
 
 Per call, at the model server: the gap between one answer (asking for the tool)
 having been written out and the next completion request arriving — the daemon
-reading the answer through the SDK, calling the tool over stdio, recording it,
-building and sending the next request; the fake's own time is outside it.
-The tool server's own time (and the stdio round trip) is measured apart: the
-same ``echo`` called 20 times straight from the mcp SDK's ``Client`` in this
-process; and the OpenAI SDK's own floor: the same gap with only the SDK between
-two requests of a growing tool conversation (``sdk_floor``). Overhead of our side =
-median gap − median direct call − median SDK floor (target ≤ 5 ms p50); the SDK's
-share is reported, not hidden. Several runs (``BENCH_RUNS``, default 5); each run's first
-call may include connecting to the source and is reported apart.
+reading the answer (our own HTTP client, ``promptlyd.httpclient``), calling the tool
+over stdio, recording it, building and sending the next request; the fake's own
+time is outside it. The tool server's own time (and the stdio round trip) is
+measured apart: the same ``echo`` called 20 times straight from the mcp SDK's
+``Client`` in this process. Overhead of our side = median gap − median direct call
+(target ≤ 5 ms p50). Several runs (``BENCH_RUNS``, default 5); each run's first call
+may include connecting to the source and is reported apart.
 """
 
 from __future__ import annotations
@@ -68,46 +66,6 @@ class TimedServer(OpenAIServer):
     def _send_bytes(self, *args: Any, **kwargs: Any) -> None:
         super()._send_bytes(*args, **kwargs)
         self.sent.append(time.perf_counter())
-
-
-def sdk_floor() -> list[float]:
-    """The same gap with nothing but the OpenAI SDK between two requests: a 20-round
-    tool conversation, answered in-process with the tool result, no tool called."""
-    arrivals: list[float] = []
-
-    def answer(_: Recorded) -> Any:
-        arrivals.append(time.perf_counter())
-        return tool_call("fake__echo", {"text": "x"})
-
-    server = TimedServer(default=dynamic(answer), keep_alive=True).start()
-    spec: Any = {"type": "function", "function": {"name": "fake__echo", "parameters": {
-        "type": "object", "properties": {"text": {"type": "string"}}}}}
-
-    async def go() -> None:
-        from openai import AsyncOpenAI
-
-        client = AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0)
-        for _ in range(RUNS):
-            messages: list[Any] = [{"role": "user", "content": "call echo"}]
-            for _ in range(CALLS + 1):
-                r = await client.chat.completions.create(model="m", messages=messages,
-                                                         tools=[spec])
-                call = r.choices[0].message.tool_calls[0]  # type: ignore[index]
-                messages.append({"role": "assistant", "content": None, "tool_calls": [
-                    {"id": call.id, "type": "function", "function": {
-                        "name": call.function.name,  # type: ignore[union-attr]
-                        "arguments": call.function.arguments}}]})  # type: ignore[union-attr]
-                messages.append({"role": "tool", "tool_call_id": call.id,
-                                 "content": "echo: x"})
-        await client.close()
-
-    try:
-        asyncio.run(go())
-    finally:
-        server.stop()
-    per_run = CALLS + 1
-    return [(arrivals[i + 1] - server.sent[i]) * 1000 for i in range(len(arrivals) - 1)
-            if (i + 1) % per_run and i % per_run]  # within a run, not its first
 
 
 def main() -> None:
@@ -164,14 +122,11 @@ def main() -> None:
         cleanup()
         server.stop()
     direct = direct_calls()
-    floor = sdk_floor()
-    overhead = statistics.median(gaps) - statistics.median(direct)
-    ours = overhead - statistics.median(floor)
+    ours = statistics.median(gaps) - statistics.median(direct)
     print(json.dumps({
         "bench": "tools", "calls_per_run": CALLS, "runs": RUNS,
         "gap_per_call": summary(gaps), "gap_first_call_of_run": summary(gaps_first),
         "direct_call": summary(direct), "recorded_tool_duration": summary(tool_ms, 1),
-        "sdk_floor": summary(floor), "gap_minus_direct_p50_ms": round(overhead, 3),
         "ours_p50_ms": round(ours, 3),
         "machine": machine()}))
 
