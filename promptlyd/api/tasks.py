@@ -64,9 +64,10 @@ def _expander(ctx: AppContext, store: Store, ids: list[str] | None) -> Callable[
         return [
             shape.task_to_api(
                 r, organization_id=org, user_id=user,
-                skills=[skill_api[s] for s in skill_links.get(r["id"], []) if s in skill_api],
-                sources=[source_api[s] for s in source_links.get(r["id"], [])
-                         if s in source_api],
+                skills=[skill_api[s] for s in linked if s in skill_api]
+                if (linked := skill_links.get(r["id"])) else (),
+                sources=[source_api[s] for s in linked if s in source_api]
+                if (linked := source_links.get(r["id"])) else (),
             )
             for r in rows
         ]
