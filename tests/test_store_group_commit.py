@@ -214,6 +214,28 @@ async def test_a_write_sqlite_rolls_back_whole_runs_the_others_again_on_their_ow
     assert batch.count("BEGIN IMMEDIATE") == 1 + 3
 
 
+@pytest.mark.parametrize("alone", [True, False], ids=["alone", "in-a-batch"])
+async def test_a_write_raising_stopiteration_fails_only_its_own_caller(
+        store: AsyncStore, told: list[str], alone: bool) -> None:
+    # A Future refuses a StopIteration (TypeError): set on the loop as it is, the
+    # answers after it were never given and their callers hung, committed or not
+    def stops(s: Store) -> None:
+        s.insert("skills", skill("bad"))
+        next(iter(()))
+
+    writes = [stops] if alone else [add("s0"), stops, add("s2")]
+    async with batched(store, writes) as batch:
+        pass
+    got = await results(batch.tasks)
+    bad = got[0] if alone else got[1]
+    assert isinstance(bad, RuntimeError) and isinstance(bad.__cause__, StopIteration)
+    expected = [] if alone else ["s0", "s2"]
+    if not alone:
+        assert [got[0], got[2]] == expected
+    assert skill_ids(store.path) == expected
+    assert told == expected
+
+
 async def test_a_failing_listener_hides_no_write_of_the_batch(
         store: AsyncStore, caplog: pytest.LogCaptureFixture) -> None:
     heard: list[str] = []
