@@ -101,6 +101,10 @@ class HTTPClient:
         anything else is dropped with the connection."""
         import aiohttp
 
+        if not url[:8].lower().startswith(("http://", "https://")):
+            # aiohttp takes "//host/path" for a URL and then trips on its own assert
+            raise HTTPFailure("the URL does not start with http:// or https://",
+                              kind="connection")
         session = self._client()
         limit = self.max_body_bytes
         try:

@@ -23,11 +23,12 @@ from promptlyd.destinations.render import sms_body, subject, webhook_body
 from promptlyd.destinations.retry import after_attempt, classify_http, parse_retry_after
 from promptlyd.destinations.signing import generate_secret, secret_key, sign
 from promptlyd.destinations.targets import effective, mask
-from promptlyd.destinations.worker import DeliveryWorker
+from promptlyd.destinations.worker import MAX_IN_FLIGHT, DeliveryWorker
 from promptlyd.errors import ConfigError, Conflict, NotFound
 from promptlyd.store import AsyncStore
 from promptlyd.store import outbox as sql
 from promptlyd.store.db import Store
+from promptlyd.timeutil import iso
 
 NOW = datetime(2026, 12, 1, 7, 30, tzinfo=UTC)
 SCHEDULE = (5.0, 300.0, 1800.0)
@@ -204,8 +205,10 @@ async def store(tmp_path: Path) -> Any:
 
 
 async def setup(store: AsyncStore, clock: FakeClock, sender: Scripted, schedule: str,
-                deliver_on: str | None = None, redact: Any = None
+                deliver_on: str | None = None, redact: Any = None, destinations: int = 1,
                 ) -> tuple[DeliveryWorker, str]:
+    """A worker sending through ``sender``, and run r1 of task t1 (``destinations``
+    webhooks) finished and handed to its outbox."""
     config = load_config(None, {"HOME": "/nonexistent-home"})
     config = config.with_(delivery=config.delivery.__class__(
         retry_schedule_seconds=tuple(float(x) for x in schedule.split()),
@@ -222,7 +225,8 @@ async def setup(store: AsyncStore, clock: FakeClock, sender: Scripted, schedule:
                            "schedule": "daily", "timezone": "UTC", "status": "active",
                            "anchor_at": stamp, "created_at": stamp, "updated_at": stamp,
                            "deliver_on": deliver_on,
-                           "destinations": [{"type": "webhook", "value": "https://h/x"}]})
+                           "destinations": [{"type": "webhook", "value": f"https://h/x{i or ''}"}
+                                            for i in range(destinations)]})
         s.insert("runs", {"id": "r1", "task_id": "t1", "status": "completed", "output": "o",
                           "trigger": "manual", "created_at": stamp, "completed_at": stamp})
         run = s.get("runs", "r1")
@@ -501,3 +505,188 @@ async def test_a_send_ending_during_a_ticks_read_is_not_sent_again(
     await worker.settle()
     assert len(sender.sent) == 1
     assert (await run_row(store))["delivery_status"] == "delivered"
+
+
+# --- the tick reads only what it can start ------------------------------------------
+
+class _Gated:
+    """A webhook sender whose send to each target waits for that target's release."""
+
+    type = "webhook"
+
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+        self.gates: dict[str, asyncio.Event] = {}
+
+    async def send(self, msg: Message) -> Attempt:
+        self.sent.append(msg)
+        await self.gates.setdefault(msg.target, asyncio.Event()).wait()
+        return Attempt(Outcome.SENT, "200", None)
+
+    def release(self, target: str) -> None:
+        self.gates.setdefault(target, asyncio.Event()).set()
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def until(condition: Any, what: str) -> None:
+    """Let the loop run until ``condition()`` holds (generous: a stuck test fails)."""
+    async with asyncio.timeout(10):
+        while not condition():
+            await asyncio.sleep(0)
+    assert condition(), what
+
+
+def spy_reads(store: AsyncStore, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What each ``store.read`` from now on returned."""
+    results: list[Any] = []
+    real_read = store.read
+
+    async def read(fn: Any) -> Any:
+        result = await real_read(fn)
+        results.append(result)
+        return result
+
+    monkeypatch.setattr(store, "read", read)
+    return results
+
+
+async def test_a_full_worker_reads_nothing_and_starts_nothing_more(
+        store: AsyncStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    sender = _Gated()
+    worker, _ = await setup(store, FakeClock(NOW), sender, "1",  # type: ignore[arg-type]
+                            destinations=MAX_IN_FLIGHT + 3)
+    assert await worker.tick() is None
+    await until(lambda: len(sender.sent) == MAX_IN_FLIGHT, "the first sends start")
+    started = set(worker._in_flight)
+    assert len(started) == MAX_IN_FLIGHT
+    reads = spy_reads(store, monkeypatch)
+    assert await worker.tick() is None
+    assert reads == []  # full: the tick did not even look
+    assert set(worker._in_flight) == started
+    for i in range(MAX_IN_FLIGHT + 3):  # every send may end now
+        sender.release(f"https://h/x{i or ''}")
+    await worker.settle()
+    await worker.tick()  # room again: the other three start
+    await worker.settle()
+    assert len({m.message_id for m in sender.sent}) == len(sender.sent) == MAX_IN_FLIGHT + 3
+    assert (await run_row(store))["delivery_status"] == "delivered"
+
+
+async def test_the_rows_in_flight_are_left_out_of_the_ticks_read(
+        store: AsyncStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    sender = _Gated()
+    worker, _ = await setup(store, FakeClock(NOW), sender, "1",  # type: ignore[arg-type]
+                            destinations=MAX_IN_FLIGHT + 3)
+    await worker.tick()
+    await until(lambda: len(sender.sent) == MAX_IN_FLIGHT, "the first sends start")
+    first = sender.sent[0]
+    sender.release(first.target)  # one send ends: room for one more
+    await until(lambda: len(worker._in_flight) == MAX_IN_FLIGHT - 1, "the send ends")
+    in_flight = set(worker._in_flight)
+    all_rows = await store.read(lambda s: sql.deliveries_of(s, "r1"))
+    never_started = {r["id"] for r in all_rows
+                     if r["id"] not in in_flight and r["status"] == "pending"}
+    assert len(never_started) == 3
+    reads = spy_reads(store, monkeypatch)
+    assert await worker.tick() is None  # one started: full again
+    assert {r["id"] for r in reads[0]} == never_started  # none of the 7 in flight read
+    assert len(worker._in_flight) == MAX_IN_FLIGHT
+    assert len(set(worker._in_flight) - in_flight) == 1
+
+
+async def test_due_deliveries_leaves_out_the_excluded_before_the_limit(
+        store: AsyncStore) -> None:
+    await setup(store, FakeClock(NOW), Scripted(), "1", destinations=5)
+
+    async def due(limit: int, exclude: set[str], at: datetime = NOW) -> list[str]:
+        rows = await store.read(lambda s: sql.due_deliveries(s, iso(at), limit, exclude))
+        return [r["id"] for r in rows]
+
+    ids = await due(100, set())
+    assert len(ids) == 5
+    assert await due(2, set(ids[:2])) == ids[2:4]  # the limit counts only the others
+    assert await due(100, set(ids)) == []
+    assert await due(100, {"no-such-row"}) == ids
+    assert await due(100, set(), NOW - timedelta(seconds=1)) == []  # none due yet
+
+
+async def test_a_backlog_larger_than_the_in_flight_limit_is_all_delivered_once(
+        store: AsyncStore) -> None:
+    class Counting(Scripted):
+        def __init__(self) -> None:
+            super().__init__()
+            self.now_sending = self.most = 0
+
+        async def send(self, msg: Message) -> Attempt:
+            self.now_sending += 1
+            self.most = max(self.most, self.now_sending)
+            try:
+                await asyncio.sleep(0)  # sends overlap, and end in any order
+                return await super().send(msg)
+            finally:
+                self.now_sending -= 1
+
+    sender = Counting()
+    worker, _ = await setup(store, FakeClock(NOW), sender, "1", destinations=5)
+
+    def more_runs(s: Store) -> None:
+        for n in range(2, 7):  # r2..r6: 30 rows in all
+            s.insert("runs", {"id": f"r{n}", "task_id": "t1", "status": "completed",
+                              "output": f"o{n}", "trigger": "manual",
+                              "created_at": f"2026-12-01T07:3{n}:00.000Z"})
+            run = s.get("runs", f"r{n}")
+            assert run is not None
+            worker.enqueue(s, run)
+
+    await store.write(more_runs)
+    expected = await store.read(lambda s: s.count(
+        "SELECT COUNT(*) FROM deliveries WHERE status = 'pending'"))
+    assert expected == 30 > 3 * MAX_IN_FLIGHT
+    worker.start()
+    try:
+        await until(lambda: len(sender.sent) >= expected, "every row is sent")
+        await worker.settle()
+    finally:
+        await worker.stop()
+    ids = [m.message_id for m in sender.sent]
+    assert len(ids) == len(set(ids)) == expected  # each row once
+    assert sender.most <= MAX_IN_FLIGHT
+    for n in range(1, 7):
+        assert (await run_row(store, f"r{n}"))["delivery_status"] == "delivered"
+
+
+# --- deliverOn: the history is read only for "changed" --------------------------------
+
+@pytest.mark.parametrize(("deliver_on", "status", "reads", "outcome"), [
+    (None, "completed", 0, "pending"),
+    ("always", "completed", 0, "pending"),
+    ("failure", "completed", 0, "skipped"),
+    ("failure", "failed", 0, "pending"),
+    ("changed", "failed", 0, "pending"),  # a failure is always sent
+    ("changed", "completed", 1, "skipped"),  # the same output as the one sent before
+])
+async def test_only_changed_reads_what_was_sent_before(
+        store: AsyncStore, monkeypatch: pytest.MonkeyPatch, deliver_on: str | None,
+        status: str, reads: int, outcome: str) -> None:
+    worker, _ = await setup(store, FakeClock(NOW), Scripted(), "1", deliver_on=deliver_on)
+    asked: list[str] = []
+    real = sql.last_sent_outputs
+
+    def spy(s: Store, task_id: str) -> dict[tuple[str, str], str | None]:
+        asked.append(task_id)
+        return real(s, task_id)
+
+    monkeypatch.setattr(sql, "last_sent_outputs", spy)
+
+    def second(s: Store) -> list[dict[str, Any]]:
+        s.insert("runs", {"id": "r2", "task_id": "t1", "status": status, "output": "o",
+                          "error": "boom" if status == "failed" else None,
+                          "trigger": "manual", "created_at": "2026-12-01T08:00:00.000Z"})
+        worker.enqueue(s, s.get("runs", "r2") or {})
+        return sql.deliveries_of(s, "r2")
+
+    [row] = await store.write(second)
+    assert len(asked) == reads
+    assert row["status"] == outcome

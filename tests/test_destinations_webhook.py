@@ -17,6 +17,7 @@ from promptlyd.destinations.signing import generate_secret
 from promptlyd.runs.states import INTERRUPTED
 from promptlyd.secrets import FileStore
 from tests.daemon_proc import DaemonProcess
+from tests.fakes.http_peers import ForwardProxy
 from tests.fakes.model_servers import OpenAIServer, reply, running, slow, status
 from tests.fakes.receivers import Receiver
 from tests.test_runs_e2e import config_for
@@ -299,3 +300,34 @@ def test_redeliver_a_run_whose_task_has_no_destinations_is_a_409(
         r = api.post(f"/api/promptly/runs/{run_id}/redeliver")
     assert "deliveryStatus" not in run  # nothing to deliver: no status
     assert r.status_code == 409 and "no destinations" in r.json()["error"]["message"]
+
+
+def test_a_webhook_is_posted_direct_despite_http_proxy_and_a_redirect_is_its_answer(
+        daemon_factory: Any, oai: OpenAIServer, hook: Receiver) -> None:
+    # The daemon has HTTP_PROXY set, and the model call does go through it (so the
+    # variable was read); the webhook is posted to its target as written, and a 307
+    # from it is the receiver's answer, not an invitation to post elsewhere.
+    elsewhere = Receiver().start()
+    proxy = ForwardProxy().start()
+    try:
+        hook.headers_out = {"location": elsewhere.url + "/moved"}
+        hook.script(307)
+        oai.script([reply("Proxied model, direct hook.")])
+        env = {"HTTP_PROXY": proxy.url, "http_proxy": "", "NO_PROXY": "", "no_proxy": ""}
+        d = daemon_factory(config=delivery_config(oai), env=env).start()
+        with d.client() as api:
+            task = make_task(api, [{"type": "webhook", "value": hook.url + "/in"}])
+            run = run_and_wait_delivery(api, task["id"])
+    finally:
+        proxy.stop()
+        elsewhere.stop()
+    assert run["output"] == "Proxied model, direct hook."
+    assert [(s.method, s.target) for s in proxy.seen] == [
+        ("POST", f"{oai.base_url}/chat/completions")]
+    [sent] = hook.requests  # direct, once
+    assert sent.path == "/in" and sent.json()["data"]["run"]["id"] == run["id"]
+    assert elsewhere.requests == []  # the redirect was not followed
+    assert run["deliveryStatus"] == "failed"
+    [item] = run["deliveries"]
+    assert item["attempts"] == 1 and item["lastCode"] == "307"
+    assert "refused it with HTTP 307" in item["lastError"]

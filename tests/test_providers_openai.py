@@ -26,6 +26,7 @@ from promptlyd.providers import (
 from promptlyd.providers.openai_compat import OpenAICompatProvider
 from promptlyd.providers.registry import PROVIDER_KINDS
 from tests.fakes.helpers import Secrets, Sleeps, within
+from tests.fakes.http_peers import ForwardProxy
 from tests.fakes.model_servers import (
     OpenAIServer,
     disconnect,
@@ -179,6 +180,9 @@ class Files:
     async def call(self, name: str, arguments: dict[str, Any]) -> str:
         self.calls.append((name, arguments))
         return f"contents of {arguments['path']}"
+
+    async def aclose(self) -> None:
+        return None
 
 
 async def test_tool_call_round_trip(server: OpenAIServer, provider: OpenAICompatProvider) -> None:
@@ -382,6 +386,56 @@ async def test_server_not_running_is_a_connection_error() -> None:
     assert info.value.kind == "connection"
     assert info.value.message.startswith(f"cannot reach ollama at {config.base_url}")
     assert "is the server running" in info.value.message
+
+
+# --- proxies from the environment ---------------------------------------------------------
+
+PROXY_VARS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY",
+              "all_proxy", "NO_PROXY", "no_proxy")
+
+
+@pytest.fixture
+def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ForwardProxy]:
+    """A forward proxy on loopback, named by HTTP_PROXY (and nothing else set)."""
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    with ForwardProxy() as p:
+        monkeypatch.setenv("HTTP_PROXY", p.url)
+        yield p
+
+
+async def test_the_model_call_goes_through_http_proxy(
+    server: OpenAIServer, proxy: ForwardProxy,
+) -> None:
+    p = OpenAICompatProvider(config_for(server), None)
+    try:
+        response = await within(p.complete(ask("via the proxy")))
+        models = await within(p.list_models())
+    finally:
+        await p.aclose()
+    assert response.text == "via the proxy"  # the model server's echo, relayed
+    assert models == ["fake-small", "fake-large"]
+    assert [(s.method, s.target) for s in proxy.seen] == [
+        ("POST", f"{server.base_url}/chat/completions"),  # absolute-form: to a proxy
+        ("GET", f"{server.base_url}/models"),
+    ]
+    assert proxy.seen[0].headers["authorization"] == "Bearer sk-no-key"
+    assert [r.path for r in server.requests] == ["/v1/chat/completions", "/v1/models"]
+
+
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", "localhost, 127.0.0.1", "*"])
+async def test_no_proxy_sends_the_model_call_direct(
+    server: OpenAIServer, proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, no_proxy: str,
+) -> None:
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    p = OpenAICompatProvider(config_for(server), None)
+    try:
+        response = await within(p.complete(ask("direct")))
+    finally:
+        await p.aclose()
+    assert response.text == "direct"
+    assert proxy.seen == []
+    assert [r.path for r in server.completion_requests] == ["/v1/chat/completions"]
 
 
 # --- the registry ----------------------------------------------------------------------

@@ -568,6 +568,19 @@ _Queued = tuple[Callable[["Store"], Any], "asyncio.Future[Any]", asyncio.Abstrac
 _Answer = tuple["asyncio.Future[Any]", "tuple[Any, list[Change]] | None", "BaseException | None"]
 
 
+def _settable(error: BaseException | None) -> BaseException:
+    """What a write's future is failed with: its exception, but a StopIteration as a
+    RuntimeError, as asyncio does for a coroutine — a Future refuses a StopIteration
+    (TypeError), which left the caller and every answer after it in the batch unanswered."""
+    if error is None:
+        return RuntimeError("a write ended without a result or an exception")
+    if isinstance(error, StopIteration):
+        wrapped = RuntimeError("a write raised StopIteration")
+        wrapped.__cause__ = error
+        return wrapped
+    return error
+
+
 class AsyncStore:
     """Coroutine façade: ``await store.write(fn)`` / ``await store.read(fn)``."""
 
@@ -689,7 +702,7 @@ class AsyncStore:
                 if not future.done():
                     future.set_result(result)
             elif not future.done():
-                future.set_exception(error if error is not None else RuntimeError("lost"))
+                future.set_exception(_settable(error))
 
     def _read_sync(self, fn: Callable[[Store], T]) -> T:
         assert self._reader is not None, "AsyncStore.open() first"
