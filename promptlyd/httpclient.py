@@ -32,7 +32,6 @@ USER_AGENT = f"promptlyd/{__version__}"
 MAX_BODY_BYTES = 32 * 1024 * 1024  # an answer larger than this is not a model's reply
 _SMALL = 64 * 1024  # a body read only to keep its connection reusable
 
-_SMALL = 64 * 1024
 
 FailureKind = Literal["timeout", "connection", "too_large"]
 
@@ -145,7 +144,7 @@ def proxy_for(scheme: str, host: str, environ: Mapping[str, str] | None = None) 
     """The proxy ``HTTP(S)_PROXY``/``ALL_PROXY`` names for ``scheme://host`` (host may
     carry a port), unless ``NO_PROXY`` exempts the host: ``*``, the host itself, or a
     domain it is under (``example.com`` and ``.example.com`` both cover
-    ``api.example.com``) — the rules curl and the SDKs follow."""
+    ``api.example.com``) — the rules common to curl and the SDKs (no CIDR ranges)."""
     import os
 
     env = os.environ if environ is None else environ

@@ -272,3 +272,21 @@ def _no_leftover_transaction(store: AsyncStore) -> Iterator[None]:
     yield
     # every test leaves the writer connection outside a transaction
     assert store._writer_pool.submit(lambda: store.writer.conn.in_transaction).result() is False
+
+
+async def test_a_batch_whose_rollback_fails_too_answers_every_caller(tmp_path: Path) -> None:
+    # the connection itself breaks inside a write (closed here; a vanished disk alike):
+    # the batch, its rollback and every re-run fail — each caller hears so, none hangs
+    broken = AsyncStore(tmp_path / "b.db")
+    broken.open()
+
+    def breaks(s: Store) -> None:
+        s.conn.close()
+
+    async with batched(broken, [add("s0"), breaks, add("s2")]) as batch:
+        pass
+    got = await results(batch.tasks)
+    assert all(isinstance(g, sqlite3.ProgrammingError) for g in got), got
+    assert skill_ids(broken.path) == []
+    with contextlib.suppress(sqlite3.Error):
+        broken.close()

@@ -646,7 +646,10 @@ class AsyncStore:
             except BaseException as exc:
                 answers = [(future, None, exc)]
         else:
-            answers = self._write_batch(batch)
+            try:
+                answers = self._write_batch(batch)
+            except BaseException as exc:  # even the rollback failed: none of it stands
+                answers = [(future, None, exc) for _, future, _ in batch]
         loops: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
         for (_, _, loop), answer in zip(batch, answers, strict=True):
             loops.setdefault(loop, []).append(answer)
