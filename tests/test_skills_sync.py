@@ -354,16 +354,14 @@ def test_plan_renames_only_when_unambiguous() -> None:
 
 @pytest.mark.parametrize("name", ["SKILL.md", "notes.md"])
 def test_watch_filter_keeps_only_what_can_matter(name: str) -> None:
-    from watchfiles import Change
-
     from promptlyd.skills.sync import watch_filter
 
     keep = watch_filter(Path("/s"))
-    assert keep(Change.added, "/s/a.md") and keep(Change.deleted, "/s/folder")
-    assert not keep(Change.added, "/s/.a.md.1234.tmp")
-    assert not keep(Change.added, "/s/.git/index")
-    assert keep(Change.added, f"/s/f/{name}") == (name == "SKILL.md")
-    assert not keep(Change.added, f"/s/f/references/{name}")
+    assert keep(Path("/s/a.md")) and keep(Path("/s/folder"))
+    assert not keep(Path("/s/.a.md.1234.tmp"))
+    assert not keep(Path("/s/.git/index"))
+    assert keep(Path(f"/s/f/{name}")) == (name == "SKILL.md")
+    assert not keep(Path(f"/s/f/references/{name}"))
 
 
 async def test_a_failing_watcher_retries_with_a_pause(tmp_path: Path,

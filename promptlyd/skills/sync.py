@@ -3,22 +3,19 @@
 ``SkillSync`` keeps the ``skills`` rows in line with the files in the skills
 folder. It scans once at start-up (new files → rows, vanished files → rows
 with a "file deleted" problem, changed files → ``version + 1``), then watches
-the folder with watchfiles and re-syncs what changed; the API's writes go
-through :class:`promptlyd.skills.write.SkillWriter`, under the same lock.
+the folder (``promptlyd.skills.watch``: inotify on Linux, watchfiles elsewhere)
+and re-syncs what changed; the API's writes go through
+:class:`promptlyd.skills.write.SkillWriter`, under the same lock.
 
 No write loop: an API write updates the file and the row together, so when
 the watcher reports that write back the file parses to what the row already
 holds and nothing changes (``skills_rows.plan_sync`` only bumps ``version``
 when the meaning changed).
 
-Idle cost: watchfiles' Rust thread wakes every ``step`` ms whatever happens
-(it checks the stop event and its change set under the GIL). ``STEP_MS`` is
-the largest step that keeps a change visible through the API within a
-second: a change is seen on the first tick after it and confirmed on the
-next, so the worst case is about ``2 × STEP_MS`` plus the sync itself.
-``RUST_TIMEOUT_MS`` is long so the thread never returns to Python for
-nothing; shutting down sets the stop event, which the thread sees within one
-step.
+Idle cost: none with inotify (nothing wakes until the kernel reports a
+change). With watchfiles its thread wakes every ``STEP_MS`` (300 ms: a change
+is visible through the API within a second); shutting down sets the stop
+event, which that thread sees within one step.
 """
 
 from __future__ import annotations
@@ -29,8 +26,6 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
-
-from watchfiles import Change, awatch
 
 from promptlyd.clock import Clock
 from promptlyd.config import Config
@@ -44,14 +39,12 @@ from promptlyd.skills.parse import (
     slug_for,
 )
 from promptlyd.skills.plan import Plan, Row, Seen, plan_sync, read_skill_file, row_fields
+from promptlyd.skills.watch import STEP_MS, Batch, FolderWatch, folder_watch
 from promptlyd.store import AsyncStore, Store
 from promptlyd.timeutil import iso
 
 log = logging.getLogger("promptlyd.skills")
 
-STEP_MS = 300
-DEBOUNCE_MS = 600
-RUST_TIMEOUT_MS = 3_600_000
 RETRY_SECONDS = 2.0
 
 Fingerprint = tuple[int, int, int, int]
@@ -74,12 +67,12 @@ def _top(path: Path, root: Path) -> str | None:
     return parts[0] if parts else None
 
 
-def watch_filter(root: Path) -> Callable[[Change, str], bool]:
+def watch_filter(root: Path) -> Callable[[Path], bool]:
     """Changes that can matter: root entries and ``<dir>/SKILL.md``; no hidden files."""
 
-    def keep(change: Change, raw: str) -> bool:
+    def keep(path: Path) -> bool:
         try:
-            parts = Path(raw).relative_to(root).parts
+            parts = path.relative_to(root).parts
         except ValueError:
             return True
         if any(p.startswith(".") for p in parts):
@@ -92,10 +85,12 @@ def watch_filter(root: Path) -> Callable[[Change, str], bool]:
 class SkillSync:
     """Rows follow files. ``start`` scans and starts watching; ``stop`` stops."""
 
-    def __init__(self, store: AsyncStore, clock: Clock, root: Path) -> None:
+    def __init__(self, store: AsyncStore, clock: Clock, root: Path,
+                 watch: FolderWatch | None = None) -> None:
         self.store = store
         self.clock = clock
         self.root = root
+        self.watch = watch or folder_watch()
         self.lock = asyncio.Lock()  # one sync or API write at a time
         self._fingerprints: dict[Path, Fingerprint] = {}
         self._noted: set[tuple[str, str]] = set()
@@ -180,12 +175,9 @@ class SkillSync:
     async def _watch(self, root: Path, stop: asyncio.Event) -> None:
         if not await self._prepare(root):
             raise OSError(f"no skills folder at {root}")
-        changes = awatch(
-            root, watch_filter=watch_filter(root), debounce=DEBOUNCE_MS, step=STEP_MS,
-            rust_timeout=RUST_TIMEOUT_MS, stop_event=stop, force_polling=False,
-        )
+        changes = self.watch.batches(root, watch_filter(root), stop)
         batches = changes.__aiter__()
-        pending = asyncio.ensure_future(batches.__anext__())
+        pending: asyncio.Future[Batch] = asyncio.ensure_future(anext(batches))
         try:
             await asyncio.sleep(0)  # the watcher is set up on its first step
             await self.sync(None)  # catch what changed while nothing was watching
@@ -194,11 +186,11 @@ class SkillSync:
                     batch = await pending
                 except StopAsyncIteration:
                     return
-                await self.sync({Path(p) for _, p in batch})
+                await self.sync(batch)
                 if not root.is_dir():
                     log.warning("the skills folder %s was removed; creating it again", root)
                     return
-                pending = asyncio.ensure_future(batches.__anext__())
+                pending = asyncio.ensure_future(anext(batches))
         finally:
             stop.set()
             if not pending.done():
