@@ -1,6 +1,7 @@
 """Skills as Markdown files: parse a file (``parse``, pure), edit one in place
 (``edit``, pure), plan what a folder scan changes in the database (``plan``,
-pure), keep the folder and the database in step (``sync``: watch and rescan),
+pure), keep the folder and the database in step (``sync``: rescan what the
+watcher reports — ``watch``: inotify on Linux, watchfiles elsewhere),
 write API changes back to the files (``write``) and install the bundled examples
 (``examples``).
 
