@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -93,3 +94,15 @@ def daemon(daemon_factory: object) -> DaemonProcess:
 def api(daemon: DaemonProcess) -> Iterator[httpx.Client]:
     with daemon.client() as client:
         yield client
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Any]:
+    """A real ``AsyncStore`` on a fresh database in ``tmp_path`` (``store.path``); a
+    test file with its own ``store`` fixture overrides this one."""
+    from promptlyd.store import AsyncStore
+
+    s = AsyncStore(tmp_path / "store.db")
+    s.open()
+    yield s
+    s.close()

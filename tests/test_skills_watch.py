@@ -8,7 +8,7 @@ import os
 import shutil
 import struct
 import sys
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 
 import pytest
@@ -48,36 +48,35 @@ def test_linux_gets_inotify() -> None:
     assert isinstance(w.folder_watch(), w.InotifyWatch)
 
 
-@linux_only
-def test_watching_a_missing_folder_says_which_and_why(tmp_path: Path) -> None:
+@pytest.fixture
+def notify() -> Iterator[w._Inotify]:
     libc = w._libc()
     assert libc is not None
-    notify = w._Inotify(libc)
-    try:
-        with pytest.raises(OSError) as info:
-            notify.add(tmp_path / "nope")
-    finally:
-        notify.close()
+    descriptor = w._Inotify(libc)
+    yield descriptor
+    descriptor.close()
+
+
+@linux_only
+def test_watching_a_missing_folder_says_which_and_why(tmp_path: Path,
+                                                      notify: w._Inotify) -> None:
+    with pytest.raises(OSError) as info:
+        notify.add(tmp_path / "nope")
     assert info.value.errno == errno.ENOENT
     assert f"watching {tmp_path / 'nope'}" in str(info.value)
 
 
 @linux_only
-def test_an_overflow_means_rescan_and_a_removed_root_ends_the_watch(tmp_path: Path) -> None:
-    libc = w._libc()
-    assert libc is not None
-    notify = w._Inotify(libc)
-    try:
-        root_wd = notify.add(tmp_path)
-        watcher = w.InotifyWatch()
-        got, ended = watcher._take(notify, [w.Event(root_wd, w.IN_CREATE, "a.md"),
-                                            w.Event(-1, w.IN_Q_OVERFLOW, "")], root_wd, tmp_path)
-        assert got is None and not ended
-        got, ended = watcher._take(notify, [w.Event(root_wd, w.IN_DELETE_SELF, "")],
-                                   root_wd, tmp_path)
-        assert got == set() and ended
-    finally:
-        notify.close()
+def test_an_overflow_means_rescan_and_a_removed_root_ends_the_watch(
+        tmp_path: Path, notify: w._Inotify) -> None:
+    root_wd = notify.add(tmp_path)
+    watcher = w.InotifyWatch()
+    got, ended = watcher._take(notify, [w.Event(root_wd, w.IN_CREATE, "a.md"),
+                                        w.Event(-1, w.IN_Q_OVERFLOW, "")], root_wd, tmp_path)
+    assert got is None and not ended
+    got, ended = watcher._take(notify, [w.Event(root_wd, w.IN_DELETE_SELF, "")],
+                               root_wd, tmp_path)
+    assert got == set() and ended
 
 
 async def next_batch(batches: AsyncGenerator[w.Batch, None]) -> w.Batch:

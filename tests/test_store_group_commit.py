@@ -32,14 +32,6 @@ class Boom(Exception):
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[AsyncStore]:
-    s = AsyncStore(tmp_path / "g.db")
-    s.open()
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def told(store: AsyncStore) -> list[str]:
     """The ids of the rows whose changes ``on_change`` was told, in the order told."""
     ids: list[str] = []

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -104,13 +103,7 @@ def test_a_client_leaving_mid_list_leaves_the_daemon_answering(
 
 # --- AsyncStore.stream ------------------------------------------------------------------
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[AsyncStore]:
-    s = AsyncStore(tmp_path / "s.db")
-    s.open()
-    yield s
-    s.close()
-
+# (the ``store`` fixture: tests/conftest.py)
 
 def count_tasks(s: Store) -> int:
     return int(s.count("SELECT COUNT(*) FROM tasks"))
@@ -134,8 +127,8 @@ async def test_items_reach_the_caller_while_the_producer_is_still_going(
     assert got == [1, 2]
 
 
-async def test_the_stream_reads_one_snapshot(store: AsyncStore, tmp_path: Path) -> None:
-    seed_tasks(tmp_path / "s.db", 3)
+async def test_the_stream_reads_one_snapshot(store: AsyncStore) -> None:
+    seed_tasks(store.path, 3)
     written = threading.Event()
 
     def produce(s: Store) -> Iterator[int]:
@@ -147,7 +140,7 @@ async def test_the_stream_reads_one_snapshot(store: AsyncStore, tmp_path: Path) 
     async for n in store.stream(produce):
         counts.append(n)
         if len(counts) == 1:
-            seed_more = await asyncio.to_thread(seed_tasks, tmp_path / "s.db", 2)
+            seed_more = await asyncio.to_thread(seed_tasks, store.path, 2)
             assert len(seed_more) == 2
             written.set()
     assert counts == [3, 3]
