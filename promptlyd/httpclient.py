@@ -18,6 +18,8 @@ timeout, connection or too large; an answer of any status is a ``Response``.
 from __future__ import annotations
 
 import asyncio
+import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -57,17 +59,28 @@ def warm() -> None:
     import aiohttp  # noqa: F401
 
 
+def tls_context() -> ssl.SSLContext:
+    """Certificates verified against certifi's bundle, as httpx and the model SDKs do
+    (the same on every system, whatever its own store holds)."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class HTTPClient:
     """Keep-alive HTTP/1.1 to any host. ``trust_env`` honours HTTP(S)_PROXY/NO_PROXY
     as the model SDKs do; ``follow_redirects`` is off for webhooks (a redirect is
     their receiver's answer, not an invitation to post elsewhere)."""
 
     def __init__(self, *, trust_env: bool = False, follow_redirects: bool = False,
-                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+                 max_body_bytes: int = MAX_BODY_BYTES, tls_now: bool = False) -> None:
         self._trust_env = trust_env
         self._follow_redirects = follow_redirects
         self.max_body_bytes = max_body_bytes
         self._session: aiohttp.ClientSession | None = None
+        # built at the first https request (~20 ms), or now with ``tls_now`` (a provider
+        # whose base URL is https, built in a worker thread)
+        self._tls: ssl.SSLContext | None = tls_context() if tls_now else None
         # scheme://host → its proxy from the environment (None: direct), looked up once:
         # aiohttp's own trust_env reads the environment and ~/.netrc on every request
         self._proxies: dict[str, str | None] = {}
@@ -106,10 +119,15 @@ class HTTPClient:
                               kind="connection")
         session = self._client()
         limit = self.max_body_bytes
+        tls: ssl.SSLContext | bool = True
+        if url[:8].lower() == "https://":
+            if self._tls is None:
+                self._tls = tls_context()
+            tls = self._tls
         try:
             async with asyncio.timeout(timeout):
                 async with session.request(method, url, data=body, headers=headers,
-                                           proxy=self._proxy(url),
+                                           proxy=self._proxy(url), ssl=tls,
                                            allow_redirects=self._follow_redirects) as answer:
                     length = answer.content_length
                     if not read_body:
@@ -125,19 +143,36 @@ class HTTPClient:
                     return Response(answer.status, answer.headers, data)
         except TimeoutError:
             raise HTTPFailure(f"no answer within {timeout:g} s", kind="timeout") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise HTTPFailure(str(exc.os_error.strerror or exc.os_error),
+        except aiohttp.ClientHttpProxyError as exc:  # its text holds the proxy's URL
+            raise HTTPFailure(f"the proxy refused the request ({exc.status} {exc.message})",
                               kind="connection") from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise HTTPFailure(f"the server's TLS certificate is not trusted: "
+                              f"{getattr(exc, 'certificate_error', exc)}",
+                              kind="connection") from exc
+        except aiohttp.ClientConnectorError as exc:
+            os_error = getattr(exc, "os_error", None)  # not on every aiohttp's subclasses
+            reason = (os_error.strerror or str(os_error)) if os_error else str(exc)
+            raise HTTPFailure(without_userinfo(reason), kind="connection") from exc
         except aiohttp.ServerDisconnectedError as exc:
             raise HTTPFailure("the server closed the connection without answering",
                               kind="connection") from exc
-        except (aiohttp.ClientError, ValueError) as exc:  # a bad URL is a ValueError too
-            raise HTTPFailure(str(exc) or type(exc).__name__, kind="connection") from exc
+        except (aiohttp.ClientError, ValueError, OSError) as exc:  # a bad URL: ValueError
+            raise HTTPFailure(without_userinfo(str(exc) or type(exc).__name__),
+                              kind="connection") from exc
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def without_userinfo(text: str) -> str:
+    """``text`` with the ``user:password@`` of any URL in it taken out (a proxy's, say)."""
+    return _USERINFO.sub("", text)
 
 
 def proxy_for(scheme: str, host: str, environ: Mapping[str, str] | None = None) -> str | None:

@@ -4,17 +4,25 @@ its proxy rules from the environment (``proxy_for``, pure)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import ssl
+import subprocess
+import threading
 from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from promptlyd import __version__
-from promptlyd.httpclient import HTTPClient, HTTPFailure, proxy_for
+from promptlyd.httpclient import HTTPClient, HTTPFailure, proxy_for, without_userinfo
 from tests.fakes.helpers import within
 from tests.fakes.http_peers import HTTPPeer
+
+WAIT = 30.0
 
 LIMIT = 64 * 1024  # max_body_bytes of the client under test
 
@@ -287,3 +295,88 @@ def test_no_proxy_matches_whole_labels_only(host: str, domain: str) -> None:
     # "example.com" exempts "api.example.com", never "badexample.com"
     exempt = proxy_for("http", host, {"HTTP_PROXY": P, "NO_PROXY": domain}) is None
     assert exempt == (host == domain or host.endswith("." + domain))
+
+
+# --- what a failure may say ---------------------------------------------------------
+
+def test_urls_in_failure_text_lose_their_credentials() -> None:
+    text = "url='http://bob:s3cret@127.0.0.1:3128', then https://tok@h/x and http://plain/"
+    assert without_userinfo(text) == ("url='http://127.0.0.1:3128', then https://h/x and "
+                                      "http://plain/")
+
+
+class RefusingProxy:
+    """Answers every CONNECT with 407: a proxy that wants credentials it was not given."""
+
+    def __init__(self) -> None:
+        self.server: asyncio.Server | None = None
+        self.lines: list[bytes] = []
+
+    async def __aenter__(self) -> int:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.lines.append(await reader.readline())
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                         b"Content-Length: 0\r\n\r\n")
+            await writer.drain()
+            writer.close()
+
+        self.server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def test_a_refusing_proxy_is_named_without_its_password(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy = RefusingProxy()
+    async with proxy as port:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://bob:s3cretpw@127.0.0.1:{port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = HTTPClient(trust_env=True)
+        try:
+            with pytest.raises(HTTPFailure) as info:
+                await client.request("GET", "https://models.example.test/v1/models",
+                                     timeout=WAIT)
+        finally:
+            await client.aclose()
+    assert proxy.lines and proxy.lines[0].startswith(b"CONNECT models.example.test:443")
+    assert info.value.kind == "connection"
+    assert "407" in info.value.message and "proxy" in info.value.message
+    assert "s3cretpw" not in info.value.message and "bob" not in info.value.message
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> Iterator[int]:
+    """An HTTPS server on loopback whose certificate nobody vouches for."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make a certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+async def test_an_untrusted_certificate_is_a_connection_failure_that_says_so(
+        self_signed: int) -> None:
+    client = HTTPClient()
+    try:
+        with pytest.raises(HTTPFailure) as info:
+            await client.request("GET", f"https://127.0.0.1:{self_signed}/", timeout=WAIT)
+    finally:
+        await client.aclose()
+    assert info.value.kind == "connection"
+    assert "TLS certificate is not trusted" in info.value.message

@@ -285,6 +285,19 @@ async def test_slow_response_times_out(server: OpenAIServer) -> None:
     assert "timeout_seconds under [providers.local]" in info.value.message
 
 
+async def test_nan_in_an_answer_is_read_as_the_sdks_read_it(
+    server: OpenAIServer, provider: OpenAICompatProvider,
+) -> None:
+    # not JSON strictly, but what Python's json (and so the SDKs) accept: a server's
+    # stray NaN in a field we do not use must not fail the run
+    server.script([raw('{"id": "x", "choices": [{"index": 0, "finish_reason": "stop", '
+                       '"message": {"role": "assistant", "content": "fine"}, '
+                       '"logprobs": NaN}], "usage": {"prompt_tokens": 3, '
+                       '"completion_tokens": 1}}')])
+    response = await within(provider.complete(ask()))
+    assert response.text == "fine" and response.input_tokens == 3
+
+
 async def test_malformed_json_is_a_bad_response(
     server: OpenAIServer, provider: OpenAICompatProvider,
 ) -> None:

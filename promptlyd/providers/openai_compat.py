@@ -86,7 +86,9 @@ class OpenAICompatProvider:
         self._headers = {"authorization": f"Bearer {api_key or NO_KEY}",
                          "content-type": "application/json", "accept": "application/json"}
         # proxies from the environment, as the SDKs honour them; redirects followed
-        self._http = httpclient.HTTPClient(trust_env=True, follow_redirects=True)
+        self._http = httpclient.HTTPClient(
+            trust_env=True, follow_redirects=True,
+            tls_now=config.base_url.lower().startswith("https://"))
         if max_tokens_field is None:
             official = "://api.openai.com" in config.base_url
             max_tokens_field = "max_completion_tokens" if official else "max_tokens"
@@ -137,8 +139,8 @@ class OpenAICompatProvider:
                 raise ctx.bad_response(exc.message) from exc
             raise ctx.connection_error(exc.message) from exc
         try:
-            parsed: object = orjson.loads(answer.body)
-        except orjson.JSONDecodeError as exc:
+            parsed: object = _json_loads(answer.body)
+        except ValueError as exc:  # orjson's and json's decode errors both
             if answer.status >= 400:
                 parsed = answer.body.decode("utf-8", "replace").strip()
             elif not answer.body.strip():
@@ -203,6 +205,13 @@ class OpenAICompatProvider:
                 name=name, arguments=arguments, arguments_error=error,
             ))
         return calls
+
+
+def _json_loads(body: bytes) -> object:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:  # NaN, Infinity: JSON says no, Python's json (and
+        return json.loads(body)     # the SDKs) say yes — so do we
 
 
 def _json_bytes(value: object) -> bytes:
