@@ -181,3 +181,62 @@ async def test_watchfiles_reports_a_skill_file(tmp_path: Path) -> None:
     finally:
         stop.set()
         await batches.aclose()
+
+
+@linux_only
+async def test_nothing_reads_or_wakes_on_the_descriptor_while_a_batch_is_out(
+        tmp_path: Path) -> None:
+    root = tmp_path / "skills"
+    root.mkdir()
+    batches = w.InotifyWatch().batches(root, watch_filter(root), asyncio.Event())
+    selector = getattr(asyncio.get_running_loop(), "_selector")  # noqa: B009
+    try:
+        pending = await until_watching(batches)
+        watched = set(selector.get_map())
+        (root / "a.md").write_text("one")
+        async with asyncio.timeout(WAIT):
+            assert await pending == {root / "a.md"}
+        # the batch is out (being synced): more changes come, nobody reads them yet —
+        # the descriptor is off the selector, so it cannot wake the loop on every turn
+        (root / "b.md").write_text("two")
+        assert len(selector.get_map()) == len(watched) - 1
+        assert await next_batch(batches) == {root / "b.md"}  # … and none is lost
+    finally:
+        await batches.aclose()
+
+
+@linux_only
+async def test_symlinked_skill_folders_are_watched_too(tmp_path: Path) -> None:
+    root, elsewhere, later = tmp_path / "skills", tmp_path / "kept", tmp_path / "later"
+    root.mkdir()
+    elsewhere.mkdir()
+    later.mkdir()
+    (root / "linked").symlink_to(elsewhere, target_is_directory=True)
+    batches = w.InotifyWatch().batches(root, watch_filter(root), asyncio.Event())
+    try:
+        pending = await until_watching(batches)
+        (elsewhere / "SKILL.md").write_text("edited where it lives")
+        async with asyncio.timeout(WAIT):
+            assert await pending == {root / "linked" / "SKILL.md"}
+        (root / "late").symlink_to(later, target_is_directory=True)
+        assert await next_batch(batches) == {root / "late"}
+        (later / "SKILL.md").write_text("a link made after the start")
+        assert await next_batch(batches) == {root / "late" / "SKILL.md"}
+    finally:
+        await batches.aclose()
+
+
+@linux_only
+def test_after_an_overflow_folders_made_meanwhile_are_watched(
+        tmp_path: Path, notify: w._Inotify) -> None:
+    root = tmp_path / "skills"
+    (root / "old").mkdir(parents=True)
+    notify.add(root)
+    watcher = w.InotifyWatch()
+    watcher._watch_subfolders(notify, root)
+    (root / "new").mkdir()  # its creation "lost" in an overflow
+    (root / ".hidden").mkdir()
+    watcher._watch_subfolders(notify, root)
+    assert sorted(notify.folders.values()) == [root, root / "new", root / "old"]
+    watcher._add_new(notify, root / "gone")  # vanished again: quietly not watched
+    assert root / "gone" not in notify.folders.values()

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import ctypes
 import errno
+import logging
 import os
 import struct
 import sys
@@ -30,6 +31,8 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+log = logging.getLogger("promptlyd.skills")
 
 Keep = Callable[[Path], bool]
 Batch = set[Path] | None  # None: rescan everything
@@ -147,30 +150,43 @@ class InotifyWatch:
         notify = _Inotify(libc)
         loop = asyncio.get_running_loop()
         readable = asyncio.Event()
-        loop.add_reader(notify.fd, readable.set)
+
+        def ready() -> None:
+            # one-shot: while the batch is out being synced nobody reads the descriptor,
+            # and a reader left on it would wake the loop on every turn until then
+            loop.remove_reader(notify.fd)
+            readable.set()
+
+        def arm() -> None:
+            readable.clear()
+            loop.add_reader(notify.fd, ready)
+
         try:
             root_wd = notify.add(root)
-            for entry in _subfolders(root):
-                notify.add(entry)
+            self._watch_subfolders(notify, root)
             while True:
+                arm()
                 if not await _first(readable, stop):
                     return
                 batch: set[Path] | None = set()
                 ended = False
                 deadline = loop.time() + self.max_batch_s
                 while True:  # gather until quiet, or the batch is old enough
-                    readable.clear()
                     got, ended = self._take(notify, notify.read(), root_wd, root)
                     batch = None if batch is None or got is None else batch | got
                     left = deadline - loop.time()
                     if ended or left <= 0:
                         break
+                    arm()
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(min(self.quiet_s, left)):
                             await readable.wait()
                             continue
                     break
+                loop.remove_reader(notify.fd)
                 if batch is None:
+                    # the kernel dropped events: folders made meanwhile are watched now
+                    self._watch_subfolders(notify, root)
                     yield None
                 elif kept := {p for p in batch if keep(p)}:
                     yield kept
@@ -179,6 +195,21 @@ class InotifyWatch:
         finally:
             loop.remove_reader(notify.fd)
             notify.close()
+
+    def _watch_subfolders(self, notify: _Inotify, root: Path) -> None:
+        watched = set(notify.folders.values())
+        for folder in _subfolders(root):
+            if folder not in watched:
+                self._add_new(notify, folder)
+
+    def _add_new(self, notify: _Inotify, folder: Path) -> None:
+        """Watch a folder that just appeared; one already gone again says so itself."""
+        try:
+            notify.add(folder)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                log.warning("skills folder %s is not watched: %s; changes in it are seen "
+                            "at the next rescan (SIGHUP or restart)", folder, exc.strerror)
 
     def _take(self, notify: _Inotify, events: list[Event], root_wd: int,
               root: Path) -> tuple[set[Path] | None, bool]:
@@ -202,10 +233,10 @@ class InotifyWatch:
                     notify.folders.pop(event.wd, None)
                 continue
             path = folder / event.name if event.name else folder
-            if (event.mask & IN_ISDIR and event.mask & (IN_CREATE | IN_MOVED_TO)
-                    and folder == root and not event.name.startswith(".")):
-                with contextlib.suppress(OSError):  # gone again already: its event says so
-                    notify.add(path)
+            if (event.mask & (IN_CREATE | IN_MOVED_TO) and folder == root
+                    and not event.name.startswith(".")
+                    and (event.mask & IN_ISDIR or os.path.isdir(path))):  # or a symlink to one
+                self._add_new(notify, path)
             if paths is not None:
                 paths.add(path)
         return paths, ended
@@ -214,7 +245,7 @@ class InotifyWatch:
 def _subfolders(root: Path) -> list[Path]:
     with os.scandir(root) as entries:
         return [Path(e.path) for e in entries
-                if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
+                if not e.name.startswith(".") and e.is_dir()]  # symlinked folders too
 
 
 async def _first(readable: asyncio.Event, stop: asyncio.Event) -> bool:
