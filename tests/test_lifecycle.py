@@ -155,3 +155,38 @@ async def test_tasks_count_counts_completed_once_tasks(env: dict[str, Any]) -> N
     statuses = await env["store"].read(lambda s: sorted(t["status"] for t in s.list_tasks()))
     assert statuses == ["completed", "paused"]
     assert (await env["api"].get("/api/promptly/billing/status")).json()["tasksCount"] == 2
+
+
+async def test_a_manual_run_whose_request_is_cut_off_still_runs(env: dict[str, Any]) -> None:
+    """Its write, once queued, commits (group commit): the run it made must be launched
+    and executed even though the caller gave up waiting, not left pending."""
+    import threading
+
+    task = await add_task(env)
+    store: AsyncStore = env["store"]
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        release.wait(30)
+
+    held = store._writer_pool.submit(hold)  # the writer busy: the run's write queues
+    assert await asyncio.to_thread(started.wait, 10)
+    request = asyncio.ensure_future(env["runner"].run_now(task["id"]))
+    async with asyncio.timeout(10):
+        while not store._queue:
+            await asyncio.sleep(0)
+    request.cancel()  # the request is cut off while its write waits
+    release.set()
+    await asyncio.wrap_future(held)
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    async with asyncio.timeout(30):
+        while not await store.read(lambda s: [
+                r for r in s.list_runs(task_id=task["id"]) if r["status"] == "failed"]):
+            await asyncio.sleep(0.01)
+    await settled(env)
+    [run] = await store.read(lambda s: s.list_runs(task_id=task["id"]))
+    assert run["trigger"] == "manual"
+    assert run["status"] == "failed" and "nowhere" in (run["error"] or "")  # it was executed
+    assert task["id"] not in env["runner"].running

@@ -115,13 +115,19 @@ class Runner:
             raise Conflict(f"task {task_id} is already running (run {self.running[task_id]}); "
                            "wait for it to finish", field="taskId")
         self.running[task_id] = "starting"  # reserved: a second request now sees it
-        try:
-            run = await self.create_run(task_id)  # NotFound: the task was deleted meanwhile
-        except BaseException:
-            del self.running[task_id]
-            raise
-        self.launch(run, claimed=False)
-        return run
+
+        async def start() -> Row:
+            try:
+                run = await self.create_run(task_id)  # NotFound: the task was deleted
+            except BaseException:
+                del self.running[task_id]
+                raise
+            self.launch(run, claimed=False)
+            return run
+
+        # shielded: a write once queued commits even if its caller gives up (group
+        # commit), so a request cut off meanwhile must still launch the run it made
+        return await asyncio.shield(start())
 
     async def create_run(self, task_id: str) -> Row:
         """Store a new pending manual run (``NotFound`` if the task is gone)."""

@@ -199,7 +199,10 @@ class Scheduler:
         try:
             claim = await self.store.write(lambda s: self._claim(s, due, running, taken, now))
         except BaseException:
-            self.runner.give_slots(taken)  # nothing was committed: every slot goes back
+            # the claim failed (nothing committed), or shutdown cancelled the wait for it
+            # (what it committed anyway is failed as interrupted at the next start):
+            # either way every slot goes back
+            self.runner.give_slots(taken)
             raise
         self.runner.give_slots(taken - claim.claimed)  # what the claim did not use
         for task_id, following in claim.next_due.items():
