@@ -240,14 +240,16 @@ async def test_the_wal_is_checkpointed_off_the_writer(env: dict[str, Any], tmp_p
         "PRAGMA wal_autocheckpoint").fetchone()[0]) == 0
     wal = tmp_path / "p.db-wal"
     per_batch = 0
-    for batch in range(4):
+    for batch in range(6):
         for i in range(dbmod.CHECKPOINT_EVERY):
             await store.write(lambda s, i=i, b=batch: s.set_meta(f"k{i}", f"{b}" * 8000))
         store._checkpoint_pool.submit(lambda: None).result()  # the queued checkpoint ran
         if batch == 0:
             per_batch = wal.stat().st_size
-    # without checkpoints the WAL would hold all four batches
-    assert wal.stat().st_size < 2 * per_batch
+    # without checkpoints the WAL would hold all six batches; with them it starts over
+    # after each — SQLite may now and then find the restart busy and append one batch
+    # more (this test saw 2.1 batches once in a loaded suite), so three is the bound
+    assert wal.stat().st_size < 3 * per_batch
 
 
 async def test_one_broken_task_does_not_stop_the_others(env: dict[str, Any]) -> None:
