@@ -12,9 +12,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from promptlyd import httpclient
+from promptlyd import httpclient, jsoncodec
 from promptlyd.providers.base import (
     NO_KEY,
     AssistantMessage,
@@ -112,7 +110,7 @@ class OpenAICompatProvider:
         log.debug("%s: chat completion with model %s (%d messages, %d tools)",
                   self.name, request.model, len(params["messages"]), len(request.tools))
         completion = await self._call("POST", "/chat/completions", request.model,
-                                      _json_bytes(params))
+                                      jsoncodec.dumps(params))
         return self._parse(completion, request)
 
     async def list_models(self) -> list[str]:
@@ -139,7 +137,7 @@ class OpenAICompatProvider:
                 raise ctx.bad_response(exc.message) from exc
             raise ctx.connection_error(exc.message) from exc
         try:
-            parsed: object = _json_loads(answer.body)
+            parsed: object = jsoncodec.loads(answer.body)
         except ValueError as exc:  # orjson's and json's decode errors both
             if answer.status >= 400:
                 parsed = answer.body.decode("utf-8", "replace").strip()
@@ -206,16 +204,3 @@ class OpenAICompatProvider:
             ))
         return calls
 
-
-def _json_loads(body: bytes) -> object:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:  # NaN, Infinity: JSON says no, Python's json (and
-        return json.loads(body)     # the SDKs) say yes — so do we
-
-
-def _json_bytes(value: object) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except TypeError:  # an integer past 64 bits in a tool's schema, say: the slow way
-        return json.dumps(value).encode()

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import logging
 import sqlite3
 import threading
@@ -51,9 +50,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-import orjson
 from sqlite_utils import Database
 
+from promptlyd import jsoncodec
 from promptlyd.errors import NotFound
 from promptlyd.runs.states import (
     DeliveryStatus,
@@ -128,7 +127,7 @@ def _make_decoder(table: str, cols: tuple[str, ...]) -> Callable[[Sequence[Any]]
     bool_cols = frozenset(BOOL_COLUMNS.get(table, ()))
     jsons = tuple((i, c) for i, c in enumerate(cols) if c in json_cols)
     bools = tuple((i, c) for i, c in enumerate(cols) if c in bool_cols)
-    loads = _loads
+    loads = jsoncodec.loads  # NaN and the like, which older writes could store
 
     def decode(values: Sequence[Any]) -> Row:
         out = dict(zip(cols, values, strict=True))
@@ -143,29 +142,15 @@ def _make_decoder(table: str, cols: tuple[str, ...]) -> Callable[[Sequence[Any]]
     return decode
 
 
-def _loads(text: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:  # NaN and the like, which older writes could store
-        return json.loads(text)
-
-
 def _encode(table: str, values: Row) -> Row:
     out = dict(values)
     for col in JSON_COLUMNS.get(table, ()):
         if col in out and out[col] is not None:
-            out[col] = _dumps(out[col])
+            out[col] = jsoncodec.dumps(out[col]).decode()
     for col in BOOL_COLUMNS.get(table, ()):
         if col in out and out[col] is not None:
             out[col] = int(bool(out[col]))
     return out
-
-
-def _dumps(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # an integer past 64 bits, a key that is not a string: the slow way
-        return json.dumps(value, separators=(",", ":"))
 
 
 class Store:
