@@ -5,7 +5,6 @@ the run ends when it should, and what happened is reported.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.daemon_proc import DaemonProcess, wait_for
+from tests.fakes.helpers import serving
 from tests.fakes.model_servers import OpenAIServer, reply, running, tool_call
 from tests.test_hostile_input import rss_mb, settled_rss_mb
 
@@ -71,13 +71,9 @@ def flood() -> Iterator[ThreadingHTTPServer]:
     httpd.hung_up = False  # type: ignore[attr-defined]
     httpd.stopping = False  # type: ignore[attr-defined]
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01})
-    thread.start()
-    yield httpd
-    httpd.stopping = True  # type: ignore[attr-defined]
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    with serving(httpd):
+        yield httpd
+        httpd.stopping = True  # type: ignore[attr-defined]
 
 
 @pytest.fixture

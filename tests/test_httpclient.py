@@ -8,7 +8,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 
 from promptlyd import __version__
 from promptlyd.httpclient import HTTPClient, HTTPFailure, proxy_for, without_userinfo
-from tests.fakes.helpers import within
+from tests.fakes.helpers import serving, within
 from tests.fakes.http_peers import HTTPPeer
 
 WAIT = 30.0
@@ -363,11 +362,8 @@ def self_signed(tmp_path: Path) -> Iterator[int]:
     context.load_cert_chain(cert, key)
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield int(server.server_address[1])
 
 
 async def test_an_untrusted_certificate_is_a_connection_failure_that_says_so(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.helpers import serving
 from tests.fakes.model_servers import AnthropicServer, OpenAIServer, reply, running
 from tests.rows import db_path
 
@@ -114,7 +115,6 @@ def test_a_canary_key_never_leaks(daemon_factory: Any, isolated_home: Path) -> N
 def test_a_server_answering_html_does_not_break_models(daemon_factory: Any) -> None:
     """A web UI (HTML) where an OpenAI-compatible API was expected: that provider is
     unavailable with a reason; every other provider is still listed."""
-    import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
     class WebUI(BaseHTTPRequestHandler):
@@ -129,9 +129,7 @@ def test_a_server_answering_html_does_not_break_models(daemon_factory: Any) -> N
         def log_message(self, *args: Any) -> None:
             pass
 
-    web = HTTPServer(("127.0.0.1", 0), WebUI)
-    threading.Thread(target=web.serve_forever, daemon=True).start()
-    try:
+    with serving(HTTPServer(("127.0.0.1", 0), WebUI)) as web:
         with OpenAIServer(models=("llama3.2",)) as good:
             d = daemon_factory(config=(
                 f'[providers.lmstudio]\nbase_url = "http://127.0.0.1:{web.server_port}/v1"\n'
@@ -141,6 +139,3 @@ def test_a_server_answering_html_does_not_break_models(daemon_factory: Any) -> N
         assert r.status_code == 200, r.text
         models = {m["id"]: m for m in r.json()}
         assert models["ollama/llama3.2"]["available"] is True
-    finally:
-        web.shutdown()
-        web.server_close()

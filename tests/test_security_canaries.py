@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests.daemon_proc import DaemonProcess
+from tests.fakes.helpers import serving
 from tests.fakes.model_servers import OpenAIServer, reply, running, tool_call
 from tests.fakes.receivers import Receiver
 from tests.fakes.smtp_server import SmtpServer
@@ -57,12 +57,8 @@ class _Guarded(BaseHTTPRequestHandler):
 def guarded() -> Iterator[ThreadingHTTPServer]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Guarded)
     httpd.authorized = 0  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01})
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    with serving(httpd):
+        yield httpd
 
 
 @pytest.fixture

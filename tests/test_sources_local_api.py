@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,6 +23,7 @@ from promptlyd.sources.local import LocalSource
 from promptlyd.sources.naming import MAX_LEN, offered_name
 from promptlyd.sources.requirements import missing_required
 from promptlyd.sources.toolset import open_sources
+from tests.fakes.helpers import serving
 
 SECRETS = {"api-token": "tok-secret-1", "basic-pass": "pw"}
 
@@ -155,12 +155,8 @@ class _Api(BaseHTTPRequestHandler):
 def api_server() -> Iterator[ThreadingHTTPServer]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
     httpd.seen = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01})
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    with serving(httpd):
+        yield httpd
 
 
 def api_row(server: ThreadingHTTPServer, **auth: Any) -> dict[str, Any]:

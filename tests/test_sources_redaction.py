@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.helpers import serving
 from tests.fakes.model_servers import OpenAIServer, reply, running, tool_call
 from tests.test_sources_mcp_e2e import config_for, run_task, set_secret
 
@@ -44,13 +44,8 @@ class _Echo(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def echo_api() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01})
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), _Echo)) as httpd:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
 
 
 @pytest.fixture

@@ -93,3 +93,14 @@ def seed_tasks(db: Path, count: int, *, next_run_at: datetime | None = None,
     store.conn.execute("COMMIT")
     store.conn.close()
     return ids
+
+
+def plant_due(db: Path, due: dict[str, datetime]) -> None:
+    """Each task's next instant set straight in the database, before the daemon starts
+    (task id → when it falls due)."""
+    store = open_store(db)
+    store.conn.execute("BEGIN IMMEDIATE")
+    for task_id, when in due.items():
+        store.update("tasks", task_id, {"next_run_at": iso(when)})
+    store.conn.execute("COMMIT")
+    store.conn.close()

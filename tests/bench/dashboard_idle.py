@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from tests.bench.precision import cpu_seconds
+from tests.bench.common import cpu_seconds
 from tests.daemon_proc import isolated_daemon
 
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "60"))

@@ -20,37 +20,19 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sqlite3
-import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+from tests.bench.common import cpu_seconds, plant_due, summary
 from tests.daemon_proc import isolated_daemon
 from tests.fakes.model_servers import OpenAIServer, reply
-from tests.rows import db_path, iso
+from tests.rows import db_path
 
 N_IDLE_TASKS = int(os.environ.get("BENCH_IDLE_TASKS", "10000"))
 N_SINGLE, SINGLE_GAP = 100, 0.050
 N_BURST = 1000
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "60"))
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))], 3)
-
-
-def summary(ms: list[float]) -> dict[str, float]:
-    return {"p50_ms": pct(ms, 50), "p99_ms": pct(ms, 99), "max_ms": round(max(ms), 3),
-            "mean_ms": round(statistics.fmean(ms), 3), "n": len(ms)}
 
 
 def main() -> None:
@@ -79,11 +61,7 @@ def main() -> None:
         burst_at = start + timedelta(seconds=N_SINGLE * SINGLE_GAP + 3)
         for tid in burst_ids:
             due[tid] = burst_at
-        conn = sqlite3.connect(db)
-        with conn:
-            conn.executemany("UPDATE tasks SET next_run_at = ? WHERE id = ?",
-                             [(iso(w), t) for t, w in due.items()])
-        conn.close()
+        plant_due(db, due)
         daemon.start()
         with daemon.client(timeout=120) as api:
             deadline = time.monotonic() + 120

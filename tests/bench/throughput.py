@@ -26,10 +26,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from promptlyd.timeutil import iso
 from tests.bench.common import (
     cpu_seconds,
     machine,
+    plant_due,
     seed_tasks,
     summary,
     wait_for_finished_runs,
@@ -65,11 +65,7 @@ def main() -> None:
         first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=LEAD_S)
         due = {tid: first + timedelta(seconds=(i // per_step) * STEP_S)
                for i, tid in enumerate(ids)}
-        conn = sqlite3.connect(db)
-        with conn:
-            conn.executemany("UPDATE tasks SET next_run_at = ? WHERE id = ?",
-                             [(iso(w), t) for t, w in due.items()])
-        conn.close()
+        plant_due(db, due)
         daemon.start()
         assert datetime.now(UTC) < first, "started too late; raise LEAD_S"
         with daemon.client(timeout=60) as api:

@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import contextlib
+import threading
+from collections.abc import Awaitable, Iterator
+from socketserver import BaseServer
 from typing import TypeVar
 
 T = TypeVar("T")
+S = TypeVar("S", bound=BaseServer)
+
+
+@contextlib.contextmanager
+def serving(server: S) -> Iterator[S]:
+    """``server`` (a loopback ``http.server`` one, say) answering in a thread of its
+    own for the block; shut down, closed and its thread joined after."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
+                              daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 async def within(awaitable: Awaitable[T], seconds: float = 10) -> T:
